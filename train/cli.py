@@ -1,0 +1,49 @@
+"""``digitcam train``: argument parsing for :mod:`train.run`."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+from pathlib import Path
+
+logger = logging.getLogger(__name__)
+
+
+def add_parser(subparsers) -> None:
+    p = subparsers.add_parser("train", help="train the Keras CNN ensemble on MNIST",
+                              description="Train the ensemble and write a run directory.")
+    p.add_argument("--run-dir", type=Path, default=Path("runs/ensemble"),
+                   help="where models, checkpoints, report.json and plots go")
+    p.add_argument("--data-dir", type=Path, default=None,
+                   help="directory with the four MNIST IDX .gz files "
+                        "(default: $DIGITCAM_MNIST_DIR, then ../shared/data/mnist)")
+    p.add_argument("--seed", type=int, default=1)
+    p.add_argument("--epochs", type=int, default=None, help="maximum epochs per member")
+    p.add_argument("--members", default=None,
+                   help="comma-separated member kinds (resnet,plain,strided)")
+    p.add_argument("--ensemble", choices=["boost", "average"], default="boost",
+                   help="boost: SAMME reweighting between members (default); "
+                        "average: every member sees uniform weights")
+    p.add_argument("--quick", action="store_true",
+                   help="tiny configuration that trains end to end in about a minute")
+    p.add_argument("--resume", action="store_true", help="continue an interrupted run")
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from train.run import TrainConfig, quick_config, train
+
+    overrides = {"data_dir": args.data_dir, "seed": args.seed,
+                 "boost": args.ensemble == "boost"}
+    if args.epochs is not None:
+        overrides["epochs"] = args.epochs
+    if args.members:
+        overrides["members"] = [m.strip() for m in args.members.split(",") if m.strip()]
+    if args.quick:
+        config = quick_config(args.run_dir, **overrides)
+    else:
+        config = TrainConfig(run_dir=args.run_dir, **overrides)
+    report = train(config, resume=args.resume)
+    print(json.dumps(report["test_accuracy"], indent=2))
+    return 0

@@ -1,0 +1,101 @@
+"""PNG plots of a training run: curves, confusion matrix, worst errors, feature maps."""
+
+from __future__ import annotations
+
+import csv
+import logging
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+
+logger = logging.getLogger(__name__)
+
+
+def training_curves(history_files: dict[str, Path], out: Path) -> None:
+    fig, (ax_loss, ax_acc) = plt.subplots(1, 2, figsize=(11, 4))
+    for name, path in history_files.items():
+        if not path.exists():
+            continue
+        with open(path) as f:
+            rows = list(csv.DictReader(f))
+        if not rows:
+            continue
+        epochs = [int(r["epoch"]) + 1 for r in rows]
+        for key, ax in (("loss", ax_loss), ("accuracy", ax_acc)):
+            ax.plot(epochs, [float(r[key]) for r in rows], "--", label=f"{name} train")
+            ax.plot(epochs, [float(r[f"val_{key}"]) for r in rows], "-", label=f"{name} val")
+    ax_loss.set(title="loss", xlabel="epoch", yscale="log")
+    ax_acc.set(title="accuracy", xlabel="epoch", ylim=(0.97, 1.0))
+    for ax in (ax_loss, ax_acc):
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=7)
+    fig.tight_layout()
+    fig.savefig(out, dpi=100)
+    plt.close(fig)
+
+
+def confusion_matrix(labels: np.ndarray, predicted: np.ndarray, out: Path,
+                     title: str = "ensemble, MNIST test set") -> np.ndarray:
+    matrix = np.zeros((10, 10), np.int64)
+    np.add.at(matrix, (labels, predicted), 1)
+    fig, ax = plt.subplots(figsize=(6, 5.5))
+    off_diagonal = matrix - np.diag(np.diag(matrix))
+    ax.imshow(off_diagonal, cmap="Reds")
+    for t in range(10):
+        for p in range(10):
+            if matrix[t, p]:
+                ax.text(p, t, str(matrix[t, p]), ha="center", va="center", fontsize=7,
+                        color="black" if t != p else "gray")
+    ax.set(xticks=range(10), yticks=range(10), xlabel="predicted", ylabel="true",
+           title=f"{title} (errors in red)")
+    fig.tight_layout()
+    fig.savefig(out, dpi=100)
+    plt.close(fig)
+    return matrix
+
+
+def worst_errors(images: np.ndarray, labels: np.ndarray, probabilities: np.ndarray,
+                 out: Path, count: int = 36) -> None:
+    predicted = probabilities.argmax(axis=1)
+    wrong = np.flatnonzero(predicted != labels)
+    order = wrong[np.argsort(-probabilities[wrong, predicted[wrong]])][:count]
+    cols = 9
+    rows = max(1, int(np.ceil(len(order) / cols)))
+    fig, axes = plt.subplots(rows, cols, figsize=(cols * 1.2, rows * 1.4))
+    for ax in np.ravel(axes):
+        ax.axis("off")
+    for ax, i in zip(np.ravel(axes), order, strict=False):
+        ax.imshow(images[i], cmap="gray")
+        ax.set_title(f"{labels[i]}→{predicted[i]} {probabilities[i, predicted[i]]:.2f}",
+                     fontsize=7)
+    fig.suptitle("worst test errors: true→predicted, confidence", fontsize=9)
+    fig.tight_layout()
+    fig.savefig(out, dpi=100)
+    plt.close(fig)
+
+
+def feature_maps(model, image: np.ndarray, out: Path, layer_name: str = "conv_first") -> None:
+    import keras
+
+    layer = model.get_layer(layer_name)
+    probe = keras.Model(model.inputs, layer.output)
+    maps = np.asarray(probe((image.astype(np.float32) / 255.0)[None, ..., None]))[0]
+    channels = maps.shape[-1]
+    cols = 8
+    rows = int(np.ceil((channels + 1) / cols))
+    fig, axes = plt.subplots(rows, cols, figsize=(cols * 1.1, rows * 1.1))
+    for ax in np.ravel(axes):
+        ax.axis("off")
+    flat = np.ravel(axes)
+    flat[0].imshow(image, cmap="gray")
+    flat[0].set_title("input", fontsize=7)
+    for c in range(channels):
+        flat[c + 1].imshow(maps[..., c], cmap="viridis")
+    fig.suptitle(f"{model.name}: feature maps of {layer_name}", fontsize=9)
+    fig.tight_layout()
+    fig.savefig(out, dpi=100)
+    plt.close(fig)

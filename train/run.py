@@ -1,0 +1,221 @@
+"""Train the digitcam ensemble: setup, data, members (boosted), evaluate, report.
+
+Reads top to bottom like a keras-io example. ``digitcam train`` calls :func:`train`.
+A run directory holds everything: each member's checkpoints and final model, the
+boosting state, ``report.json`` and the PNG plots. An interrupted run continues with
+``--resume`` from the last completed epoch.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import platform
+import sys
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass
+class TrainConfig:
+    run_dir: Path
+    data_dir: Path | None = None
+    seed: int = 1
+    members: list[str] = field(default_factory=lambda: ["resnet", "plain", "strided"])
+    width: int = 32
+    dense_units: int = 128
+    dropout_rate: float = 0.4
+    epochs: int = 18
+    batch_size: int = 128
+    learning_rate: float = 2e-3
+    learning_rate_decay: float = 0.84  # per epoch: annealing to ~1/20 over 18 epochs
+    patience: int = 6
+    validation_size: int = 5000
+    train_limit: int | None = None
+    test_limit: int | None = None
+    boost: bool = True
+    boost_learning_rate: float = 0.15
+    quick: bool = False
+
+
+def quick_config(run_dir: Path, **overrides) -> TrainConfig:
+    """A tiny end-to-end configuration for tests and CI (well under two minutes)."""
+    values = dict(run_dir=run_dir, width=8, dense_units=32, epochs=2, train_limit=6000,
+                  validation_size=1000, test_limit=2000, learning_rate=3e-3, quick=True)
+    values.update(overrides)
+    return TrainConfig(**values)
+
+
+def _versions() -> dict:
+    import keras
+    import tensorflow as tf
+
+    return {"python": platform.python_version(), "tensorflow": tf.__version__,
+            "keras": keras.__version__, "numpy": np.__version__}
+
+
+def _load_state(path: Path) -> dict:
+    if path.exists():
+        return json.loads(path.read_text())
+    return {"members": [], "train_seconds": 0.0}
+
+
+def _save_json(path: Path, data: dict) -> None:
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps(data, indent=2))
+    tmp.replace(path)
+
+
+def _save_inference_copy(model, path: Path) -> None:
+    """Save weights and architecture only (no optimizer state): a third of the size."""
+    import keras
+
+    clone = keras.models.clone_model(model)
+    clone.set_weights(model.get_weights())
+    clone.save(path)
+
+
+def train(config: TrainConfig, resume: bool = False) -> dict:
+    # --- setup -----------------------------------------------------------------------
+    import keras
+    import tensorflow as tf
+
+    from train import boosting, plots
+    from train.data import AugmentedBatches, load_splits, to_model_input
+    from train.models import build_member
+
+    run_dir = Path(config.run_dir)
+    state_path = run_dir / "state.json"
+    if state_path.exists() and not resume:
+        raise FileExistsError(f"{run_dir} already holds a run: pass --resume to continue it, "
+                              "or choose another --run-dir")
+    run_dir.mkdir(parents=True, exist_ok=True)
+    state = _load_state(state_path)
+    (run_dir / "config.json").write_text(json.dumps(asdict(config), indent=2, default=str))
+    keras.utils.set_random_seed(config.seed)
+    tf.config.experimental.enable_op_determinism()
+    gpus = tf.config.list_physical_devices("GPU")
+    logger.info("training on %s", "GPU " + str(gpus) if gpus else "CPU")
+    verbose = 1 if sys.stdout.isatty() else 2
+
+    # --- data ------------------------------------------------------------------------
+    splits = load_splits(config.data_dir, config.validation_size, config.seed,
+                         config.train_limit)
+    x_val = to_model_input(splits.x_val)
+    x_train_clean = to_model_input(splits.x_train)
+    logger.info("train %d, validation %d, test %d images", len(splits.x_train),
+                len(splits.x_val), len(splits.x_test))
+    weights = np.ones(len(splits.x_train))
+    if state["members"]:
+        weights = np.load(run_dir / "boost_weights.npy")
+
+    # --- members -----------------------------------------------------------------------
+    for index, kind in enumerate(config.members):
+        name = f"member{index}_{kind}"
+        member_dir = run_dir / name
+        if index < len(state["members"]):
+            logger.info("%s already trained, skipping", name)
+            continue
+        member_dir.mkdir(exist_ok=True)
+        started = time.time()
+        keras.utils.set_random_seed(config.seed + index)
+        model = build_member(kind, width=config.width, dense_units=config.dense_units,
+                             dropout_rate=config.dropout_rate, name=name)
+        model.compile(optimizer=keras.optimizers.Adam(config.learning_rate),
+                      loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+        batches = AugmentedBatches(splits.x_train, splits.y_train, config.batch_size,
+                                   seed=config.seed * 1000 + index,
+                                   sample_weights=weights if config.boost else None)
+
+        def schedule(epoch, _lr):
+            return config.learning_rate * config.learning_rate_decay ** epoch
+
+        callbacks = [
+            keras.callbacks.BackupAndRestore(str(member_dir / "backup")),
+            keras.callbacks.LearningRateScheduler(schedule),
+            keras.callbacks.EarlyStopping(monitor="val_accuracy", patience=config.patience,
+                                          restore_best_weights=True),
+            keras.callbacks.ModelCheckpoint(str(member_dir / "best.keras"),
+                                            monitor="val_accuracy", save_best_only=True),
+            keras.callbacks.CSVLogger(str(member_dir / "history.csv"), append=True),
+        ]
+        logger.info("training %s (%d parameters) for up to %d epochs", name,
+                    model.count_params(), config.epochs)
+        model.fit(batches, validation_data=(x_val, splits.y_val), epochs=config.epochs,
+                  callbacks=callbacks, verbose=verbose)
+        if (member_dir / "best.keras").exists():
+            model = keras.models.load_model(member_dir / "best.keras")
+        _save_inference_copy(model, member_dir / "model.keras")
+
+        train_pred = model.predict(x_train_clean, batch_size=1024, verbose=0).argmax(1)
+        val_acc = float((model.predict(x_val, batch_size=1024, verbose=0).argmax(1)
+                         == splits.y_val).mean())
+        wrong = (train_pred != splits.y_train).astype(np.float64)
+        weights, alpha, error = boosting.samme_update(weights, wrong, config.boost_learning_rate)
+        np.save(run_dir / "boost_weights.npy", weights)
+        seconds = time.time() - started
+        state["members"].append({"name": name, "kind": kind, "alpha": alpha,
+                                 "weighted_train_error": error, "val_accuracy": val_acc,
+                                 "params": model.count_params(), "seconds": seconds})
+        state["train_seconds"] += seconds
+        _save_json(state_path, state)
+        logger.info("%s: validation accuracy %.4f, alpha %.3f, %.0f s", name, val_acc,
+                    alpha, seconds)
+
+    # --- evaluate ----------------------------------------------------------------------
+    models = [keras.models.load_model(run_dir / m["name"] / "model.keras")
+              for m in state["members"]]
+    alphas = np.array([m["alpha"] for m in state["members"]])
+    val_probs = np.stack([m.predict(x_val, batch_size=1024, verbose=0) for m in models])
+    val_scores = {
+        "average": float((boosting.combine(val_probs).argmax(1) == splits.y_val).mean()),
+        "boosted": float((boosting.combine(val_probs, alphas).argmax(1)
+                          == splits.y_val).mean()),
+    }
+    combiner = "boosted" if val_scores["boosted"] > val_scores["average"] else "average"
+    member_weights = alphas / alphas.sum() if combiner == "boosted" else np.ones(len(models)) / len(models)
+    logger.info("validation: %s; using %s", val_scores, combiner)
+
+    # The test set is used once, here, for the report; it selects nothing.
+    x_test, y_test = splits.x_test, splits.y_test
+    if config.test_limit:
+        x_test, y_test = x_test[:config.test_limit], y_test[:config.test_limit]
+    test_probs = np.stack([m.predict(to_model_input(x_test), batch_size=1024, verbose=0)
+                           for m in models])
+    ensemble_probs = boosting.combine(test_probs, member_weights)
+    member_acc = [float((p.argmax(1) == y_test).mean()) for p in test_probs]
+    average_acc = float((boosting.combine(test_probs).argmax(1) == y_test).mean())
+    boosted_acc = float((boosting.combine(test_probs, alphas).argmax(1) == y_test).mean())
+
+    plots.training_curves({m["name"]: run_dir / m["name"] / "history.csv"
+                           for m in state["members"]}, run_dir / "training_curves.png")
+    plots.confusion_matrix(y_test, ensemble_probs.argmax(1), run_dir / "confusion_matrix.png")
+    plots.worst_errors(x_test, y_test, ensemble_probs, run_dir / "worst_errors.png")
+    plots.feature_maps(models[0], x_test[0], run_dir / "feature_maps.png")
+
+    report = {
+        "test_accuracy": {"ensemble": float((ensemble_probs.argmax(1) == y_test).mean()),
+                          "members": member_acc, "average": average_acc,
+                          "boosted": boosted_acc},
+        "test_images": int(len(y_test)),
+        "validation_accuracy": val_scores,
+        "combiner": combiner,
+        "member_weights": [float(w) for w in member_weights],
+        "members": state["members"],
+        "train_seconds": state["train_seconds"],
+        "seed": config.seed,
+        "quick": config.quick,
+        "config": json.loads(json.dumps(asdict(config), default=str)),
+        "versions": _versions(),
+        "machine": {"platform": platform.platform(), "processor": platform.machine(),
+                    "gpu": bool(gpus)},
+    }
+    _save_json(run_dir / "report.json", report)
+    logger.info("test accuracy: ensemble %.4f, members %s", report["test_accuracy"]["ensemble"],
+                ", ".join(f"{a:.4f}" for a in member_acc))
+    return report
