@@ -20,6 +20,8 @@ def add_parser(subparsers) -> None:
                         "(default: $DIGITCAM_MNIST_DIR, then ../shared/data/mnist)")
     p.add_argument("--seed", type=int, default=1)
     p.add_argument("--epochs", type=int, default=None, help="maximum epochs per member")
+    p.add_argument("--learning-rate-decay", type=float, default=None,
+                   help="per-epoch factor of the learning-rate annealing (default 0.84)")
     p.add_argument("--members", default=None,
                    help="comma-separated member kinds (resnet,plain,strided)")
     p.add_argument("--ensemble", choices=["boost", "average"], default="boost",
@@ -38,6 +40,8 @@ def run(args: argparse.Namespace) -> int:
                  "boost": args.ensemble == "boost"}
     if args.epochs is not None:
         overrides["epochs"] = args.epochs
+    if args.learning_rate_decay is not None:
+        overrides["learning_rate_decay"] = args.learning_rate_decay
     if args.members:
         overrides["members"] = [m.strip() for m in args.members.split(",") if m.strip()]
     if args.quick:

@@ -1,0 +1,171 @@
+"""``digitcam convert``: Keras ensemble -> int8 TFLite bundle, with parity and latency."""
+
+from __future__ import annotations
+
+import json
+import logging
+import shutil
+import time
+from datetime import datetime, timezone
+from pathlib import Path
+
+import numpy as np
+
+from edge import mnist
+from edge.bundle import FORMAT, MANIFEST_FILE, MODEL_FILE, open_bundle, sha256_file, tensor_spec
+
+logger = logging.getLogger(__name__)
+
+MAX_ACCURACY_DROP = 0.0005  # 0.05 points
+MIN_AGREEMENT = 0.999
+LABELS = [str(d) for d in range(10)]
+
+
+class ParityError(RuntimeError):
+    """The int8 model is measurably worse than the float ensemble."""
+
+
+def parity_ok(float_acc: float, int8_acc: float, agreement: float,
+              max_accuracy_drop: float = MAX_ACCURACY_DROP,
+              min_agreement: float = MIN_AGREEMENT) -> bool:
+    """The converter's gate: int8 may lose at most ``max_accuracy_drop`` (a fraction; 0.0005
+    is 0.05 points) and must agree with float on at least ``min_agreement`` of the digits."""
+    return int8_acc >= float_acc - max_accuracy_drop - 1e-12 and agreement >= min_agreement
+
+
+def _keras_probabilities(model, images: np.ndarray) -> np.ndarray:
+    return model.predict(images.astype(np.float32)[..., None], batch_size=1000, verbose=0)
+
+
+def _tflite_probabilities(path: Path, images: np.ndarray) -> np.ndarray:
+    from edge.runtime import find_runtime
+
+    interpreter = find_runtime().interpreter_class(model_path=str(path), num_threads=2)
+    inp, out = interpreter.get_input_details()[0], interpreter.get_output_details()[0]
+    interpreter.resize_tensor_input(inp["index"], [len(images), 28, 28, 1])
+    interpreter.allocate_tensors()
+    interpreter.set_tensor(inp["index"], images[..., None].astype(inp["dtype"]))
+    interpreter.invoke()
+    raw = interpreter.get_tensor(out["index"])
+    scale, zero = out["quantization"]
+    return (raw.astype(np.float32) - zero) * scale if scale else raw.astype(np.float32)
+
+
+def latency_per_digit_ms(path: Path, repeats: int = 300) -> float:
+    """Median single-thread latency of one digit (batch 1)."""
+    from edge.runtime import find_runtime
+
+    interpreter = find_runtime().interpreter_class(model_path=str(path), num_threads=1)
+    interpreter.allocate_tensors()
+    inp = interpreter.get_input_details()[0]
+    data = np.zeros(inp["shape"], inp["dtype"])
+    times = []
+    for _ in range(repeats + 20):
+        interpreter.set_tensor(inp["index"], data)
+        started = time.perf_counter()
+        interpreter.invoke()
+        times.append(time.perf_counter() - started)
+    return float(np.median(times[20:]) * 1000)
+
+
+def write_bundle(out_dir: Path, model_bytes: bytes, manifest_extra: dict) -> dict:
+    """Write model.tflite and a manifest describing it, atomically replacing ``out_dir``."""
+    from edge.runtime import find_runtime
+
+    staging = out_dir.with_name(out_dir.name + ".partial")
+    shutil.rmtree(staging, ignore_errors=True)
+    staging.mkdir(parents=True)
+    model_path = staging / MODEL_FILE
+    model_path.write_bytes(model_bytes)
+    interpreter = find_runtime().interpreter_class(model_path=str(model_path))
+    digest = sha256_file(model_path)
+    manifest = {
+        "format": FORMAT,
+        "version": datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ") + "-" + digest[:8],
+        "sha256": digest,
+        "size_bytes": len(model_bytes),
+        "input": tensor_spec(interpreter.get_input_details()[0]),
+        "output": tensor_spec(interpreter.get_output_details()[0]),
+        "labels": LABELS,
+        "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        **manifest_extra,
+    }
+    (staging / MANIFEST_FILE).write_text(json.dumps(manifest, indent=2))
+    if out_dir.exists():
+        shutil.rmtree(out_dir)
+    staging.rename(out_dir)
+    open_bundle(out_dir)  # read back: the bundle must pass the device's own checks
+    return manifest
+
+
+def convert_run(run_dir: Path, out_dir: Path, representative_size: int = 600,
+                augmented_fraction: float = 0.25, variants: tuple[str, ...] = (),
+                seed: int = 0, data_dir=None, test_limit: int | None = None,
+                measure_latency: bool = True, max_accuracy_drop: float = MAX_ACCURACY_DROP,
+                min_agreement: float = MIN_AGREEMENT) -> dict:
+    from calibration.histogram import load_reference
+    from convert import representative as rep
+    from convert.ensemble import build_ensemble, load_members
+    from convert.tflite import convert
+
+    members, weights, train_report = load_members(run_dir)
+    ensemble = build_ensemble(members, weights)
+    rep_set = rep.sample(representative_size, seed, augmented_fraction, data_dir)
+    logger.info("converting %d members to full-integer TFLite", len(members))
+    int8_bytes = convert(ensemble, "int8", rep_set.images)
+
+    test = mnist.load_split("test", data_dir)
+    images, labels = test.images, test.labels
+    if test_limit:
+        images, labels = images[:test_limit], labels[:test_limit]
+    out_dir.parent.mkdir(parents=True, exist_ok=True)
+    scratch = out_dir.with_name(out_dir.name + ".variants")
+    scratch.mkdir(exist_ok=True)
+    (scratch / "int8.tflite").write_bytes(int8_bytes)
+    float_bytes = convert(ensemble, "float32")
+    (scratch / "float32.tflite").write_bytes(float_bytes)
+    for variant in variants:
+        if variant not in ("int8", "float32"):
+            (scratch / f"{variant}.tflite").write_bytes(convert(ensemble, variant))
+
+    float_probs = _keras_probabilities(ensemble, images)
+    int8_probs = _tflite_probabilities(scratch / "int8.tflite", images)
+    float_acc = float((float_probs.argmax(1) == labels).mean())
+    int8_acc = float((int8_probs.argmax(1) == labels).mean())
+    agreement = float((float_probs.argmax(1) == int8_probs.argmax(1)).mean())
+    sizes = {p.stem: p.stat().st_size for p in scratch.glob("*.tflite")}
+    latency = {}
+    if measure_latency:
+        latency = {stem: latency_per_digit_ms(scratch / f"{stem}.tflite") for stem in sizes}
+    report = {
+        "accuracy": {"float": float_acc, "int8": int8_acc},
+        "top1_agreement": agreement,
+        "test_images": int(len(labels)),
+        "size_bytes": sizes,
+        "int8_size_ratio": sizes["int8"] / sizes["float32"],
+        "latency_ms_per_digit_1_thread": latency,
+        "representative": rep_set.describe(),
+        "members": [m.name for m in members],
+        "member_weights": weights,
+    }
+    logger.info("float %.4f, int8 %.4f, agreement %.4f", float_acc, int8_acc, agreement)
+    if not parity_ok(float_acc, int8_acc, agreement, max_accuracy_drop, min_agreement):
+        (scratch / "convert_report.json").write_text(json.dumps(report, indent=2))
+        raise ParityError(
+            f"int8 accuracy {int8_acc:.4%} vs float {float_acc:.4%}, top-1 agreement "
+            f"{agreement:.4%}: over the allowed drop of {max_accuracy_drop:.2%} points or "
+            f"under {min_agreement:.1%} agreement; no bundle written (report in {scratch})")
+    manifest = write_bundle(out_dir, int8_bytes, {
+        "preprocessing": {"polarity": "ink_bright",
+                          "layout": "mnist_20x20_box_28x28_centre_of_mass",
+                          "input": "uint8 raw pixels, 0 = background, 255 = ink",
+                          "reference_histogram": load_reference().id},
+        "accuracy": {"float": float_acc, "int8": int8_acc, "test_images": int(len(labels))},
+        "representative": report["representative"],
+        "training": {k: train_report.get(k) for k in
+                     ("test_accuracy", "combiner", "member_weights", "seed", "train_seconds",
+                      "versions", "quick")},
+    })
+    report["version"] = manifest["version"]
+    (scratch / "convert_report.json").write_text(json.dumps(report, indent=2))
+    return report

@@ -1,0 +1,205 @@
+"""Find every digit in a frame: background removal, thresholding, components, merging.
+
+Pure functions over numpy arrays; no I/O. The core is :func:`locate`, which returns the
+digits in reading order (rows top to bottom, left to right) with their boxes and masks.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class LocateSettings:
+    """How digits are found. ``digitcam calibrate`` fits these per camera."""
+    threshold: str = "otsu"  # "otsu", "percentile" or "fixed"
+    percentile: float = 97.0  # for "percentile": the share of the frame that is paper
+    fixed_level: int = 60  # ink level for "fixed" (0..255 of the ink map)
+    min_contrast: int = 28  # ink must be at least this much darker than the paper (0..255)
+    min_height: float = 0.05  # digits shorter than this fraction of the frame are specks
+    max_height: float = 0.95
+    max_aspect: float = 2.2  # wider than this times the height: a line, not a digit
+    max_digits: int = 12
+    work_height: int = 240  # digits are searched at about this many rows
+    roi: tuple[int, int, int, int] | None = None  # x, y, w, h of the part to read
+
+
+@dataclass
+class Digit:
+    box: tuple[int, int, int, int]  # x, y, w, h in frame coordinates, around the ink
+    mask: np.ndarray  # bool [h, w]: which pixels of the box belong to this digit
+
+
+def ink_map(gray: np.ndarray) -> np.ndarray:
+    """uint8 image where ink is bright and paper is ~0, independent of uneven light.
+
+    The paper's brightness is estimated by a max filter at a quarter of the resolution
+    (the ink disappears), and each pixel's darkness is measured relative to it.
+    """
+    height, width = gray.shape
+    small = cv2.resize(gray, (max(1, width // 4), max(1, height // 4)),
+                       interpolation=cv2.INTER_AREA)
+    size = max(3, (min(small.shape) // 12) | 1)
+    kernel = cv2.getStructuringElement(cv2.MORPH_RECT, (size, size))
+    paper = cv2.dilate(small, kernel)
+    paper = cv2.blur(paper, (size, size))
+    paper = cv2.resize(paper, (width, height), interpolation=cv2.INTER_LINEAR)
+    paper = np.maximum(paper, gray)
+    darkness = cv2.subtract(paper, gray)
+    return cv2.divide(darkness, np.maximum(paper, 1), scale=255)
+
+
+def threshold_level(ink: np.ndarray, settings: LocateSettings) -> float:
+    """The ink level that separates strokes from paper in an ink map."""
+    if settings.threshold == "fixed":
+        level = settings.fixed_level
+    elif settings.threshold == "percentile":
+        level = float(np.percentile(ink, settings.percentile))
+    else:
+        level, _ = cv2.threshold(ink, 0, 255, cv2.THRESH_BINARY + cv2.THRESH_OTSU)
+    return max(float(level), float(settings.min_contrast))
+
+
+def remove_lines(binary: np.ndarray) -> np.ndarray:
+    """Remove long thin horizontal and vertical lines (ruled paper, table borders)."""
+    height, width = binary.shape
+    lines = np.zeros_like(binary)
+    for kernel_shape in ((max(15, width // 10), 1), (1, max(15, height // 6))):
+        kernel = cv2.getStructuringElement(cv2.MORPH_RECT, kernel_shape)
+        lines |= cv2.morphologyEx(binary, cv2.MORPH_OPEN, kernel)
+    if not lines.any():
+        return binary
+    # A line that runs through a digit is only removed where it is thin.
+    thick = cv2.morphologyEx(binary, cv2.MORPH_OPEN, np.ones((3, 3), np.uint8))
+    return binary & ~(lines & ~thick)
+
+
+def _merge_groups(stats: np.ndarray, candidates: list[int]) -> list[list[int]]:
+    """Group components that belong to one digit: strongly overlapping in x and close in y
+    (a broken stroke, the bar of a 5 or a 7), or a small piece inside a digit's box."""
+    groups = [[c] for c in candidates]
+    boxes = [list(stats[c, :4]) for c in candidates]
+    merged = True
+    while merged:
+        merged = False
+        for i in range(len(groups)):
+            for j in range(i + 1, len(groups)):
+                xi, yi, wi, hi = boxes[i]
+                xj, yj, wj, hj = boxes[j]
+                overlap_x = min(xi + wi, xj + wj) - max(xi, xj)
+                gap_y = max(yi, yj) - min(yi + hi, yj + hj)
+                narrow = min(wi, wj)
+                tall = max(hi, hj)
+                if overlap_x > 0.6 * narrow and gap_y < 0.25 * tall:
+                    x0, y0 = min(xi, xj), min(yi, yj)
+                    x1, y1 = max(xi + wi, xj + wj), max(yi + hi, yj + hj)
+                    boxes[i] = [x0, y0, x1 - x0, y1 - y0]
+                    groups[i] += groups[j]
+                    del groups[j], boxes[j]
+                    merged = True
+                    break
+            if merged:
+                break
+    return groups
+
+
+def reading_order(boxes: list[tuple[int, int, int, int]]) -> list[int]:
+    """Indices of ``boxes`` in reading order: rows top to bottom, then left to right."""
+    if not boxes:
+        return []
+    heights = np.array([b[3] for b in boxes], float)
+    centres = np.array([b[1] + b[3] / 2 for b in boxes], float)
+    tolerance = 0.5 * float(np.median(heights))
+    rows: list[list[int]] = []
+    for i in np.argsort(centres):
+        if rows and abs(centres[i] - np.mean(centres[rows[-1]])) <= tolerance:
+            rows[-1].append(int(i))
+        else:
+            rows.append([int(i)])
+    return [i for row in rows for i in sorted(row, key=lambda k: boxes[k][0])]
+
+
+def _refine(ink: np.ndarray, box: tuple[int, int, int, int], coarse_mask: np.ndarray,
+            level: float, factor: int) -> tuple[tuple[int, int, int, int], np.ndarray] | None:
+    """Full-resolution box and mask of a digit found at 1/``factor`` resolution."""
+    x, y, w, h = box
+    height, width = ink.shape
+    x0, y0 = max(0, x - factor), max(0, y - factor)
+    x1, y1 = min(width, x + w + factor), min(height, y + h + factor)
+    mask = cv2.resize(coarse_mask.astype(np.uint8), (w, h), interpolation=cv2.INTER_NEAREST)
+    mask = cv2.copyMakeBorder(mask, y - y0, y1 - y - h, x - x0, x1 - x - w,
+                              cv2.BORDER_CONSTANT, value=0)
+    mask = cv2.dilate(mask, np.ones((2 * factor + 1, 2 * factor + 1), np.uint8))
+    ink_here = (ink[y0:y1, x0:x1] >= level) & (mask > 0)
+    ys = np.flatnonzero(ink_here.any(axis=1))
+    xs = np.flatnonzero(ink_here.any(axis=0))
+    if ys.size == 0:
+        return None
+    fine = ink_here[ys[0]:ys[-1] + 1, xs[0]:xs[-1] + 1]
+    return (x0 + int(xs[0]), y0 + int(ys[0]), int(xs[-1] - xs[0] + 1),
+            int(ys[-1] - ys[0] + 1)), fine
+
+
+def locate(gray: np.ndarray, settings: LocateSettings | None = None,
+           ink: np.ndarray | None = None) -> tuple[list[Digit], np.ndarray]:
+    """Digits of a grayscale frame in reading order, and the ink map they were cut from.
+
+    The search runs at about ``settings.work_height`` rows (a 640x480 frame is searched
+    at 320x240); boxes and masks are then refined on the full-resolution ink map.
+    """
+    settings = settings or LocateSettings()
+    if gray.ndim != 2 or gray.dtype != np.uint8:
+        raise ValueError("locate() needs a 2-D uint8 grayscale frame")
+    ink = ink_map(gray) if ink is None else ink
+    offset_x = offset_y = 0
+    work = ink
+    if settings.roi is not None:
+        x, y, w, h = settings.roi
+        work = ink[y:y + h, x:x + w]
+        offset_x, offset_y = x, y
+    factor = max(1, work.shape[0] // settings.work_height)
+    small = work if factor == 1 else cv2.resize(
+        work, (work.shape[1] // factor, work.shape[0] // factor), interpolation=cv2.INTER_AREA)
+    level = threshold_level(small, settings)
+    binary = remove_lines((small >= level).astype(np.uint8) * 255)
+    count, labels, stats, _ = cv2.connectedComponentsWithStats(binary, connectivity=8)
+    height = small.shape[0]
+    min_h, max_h = settings.min_height * height, settings.max_height * height
+    min_piece = max(3, int(min_h * 0.08) ** 2)
+    candidates = [c for c in range(1, count) if stats[c, cv2.CC_STAT_AREA] >= min_piece]
+    groups = _merge_groups(stats, candidates)
+    digits, boxes = [], []
+    for group in groups:
+        xs0 = min(stats[c, 0] for c in group)
+        ys0 = min(stats[c, 1] for c in group)
+        xs1 = max(stats[c, 0] + stats[c, 2] for c in group)
+        ys1 = max(stats[c, 1] + stats[c, 3] for c in group)
+        w, h = xs1 - xs0, ys1 - ys0
+        if not (min_h <= h <= max_h) or w > settings.max_aspect * h:
+            continue
+        touches_edge = xs0 == 0 or ys0 == 0 or xs1 == small.shape[1] or ys1 == height
+        area = sum(int(stats[c, cv2.CC_STAT_AREA]) for c in group)
+        if area > 0.75 * w * h or (touches_edge and h > 0.5 * height):
+            continue  # a filled blob or the frame's own border, not a stroke
+        mask = np.isin(labels[ys0:ys1, xs0:xs1], group)
+        refined = _refine(work, (xs0 * factor, ys0 * factor, w * factor, h * factor), mask,
+                          level, factor)
+        if refined is None:
+            continue
+        (bx, by, bw, bh), fine = refined
+        digits.append(Digit((bx + offset_x, by + offset_y, bw, bh), fine))
+        boxes.append(digits[-1].box)
+    if digits:
+        # Specks that survived: much smaller than the typical digit of this frame.
+        typical = float(np.median([b[3] for b in boxes]))
+        keep = [i for i, b in enumerate(boxes) if b[3] >= 0.45 * typical]
+        digits = [digits[i] for i in keep]
+        boxes = [boxes[i] for i in keep]
+    order = reading_order(boxes)[:settings.max_digits]
+    return [digits[i] for i in order], ink

@@ -1,0 +1,65 @@
+"""Make a digit crop look like an MNIST image, the way MNIST itself was made: the ink
+fitted into a 20x20 box keeping its aspect ratio, placed in 28x28 by its centre of mass,
+ink bright on a black background; then histogram specification toward MNIST."""
+
+from __future__ import annotations
+
+import logging
+
+import cv2
+import numpy as np
+
+from calibration.histogram import ReferenceHistogram, specification_lut
+from edge.locate import Digit
+
+logger = logging.getLogger(__name__)
+
+BOX = 20
+SIZE = 28
+
+
+def mnist_layout(digit_ink: np.ndarray) -> np.ndarray:
+    """Fit a uint8 ink image (ink bright) into MNIST's 20x20 box inside 28x28, by centre
+    of mass."""
+    h, w = digit_ink.shape
+    scale = BOX / max(h, w)
+    new_w, new_h = max(1, round(w * scale)), max(1, round(h * scale))
+    interpolation = cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR
+    small = cv2.resize(digit_ink, (new_w, new_h), interpolation=interpolation)
+    moments = cv2.moments(small)
+    if moments["m00"] > 0:
+        cx, cy = moments["m10"] / moments["m00"], moments["m01"] / moments["m00"]
+    else:
+        cx, cy = new_w / 2, new_h / 2
+    x0 = int(round(SIZE / 2 - cx))
+    y0 = int(round(SIZE / 2 - cy))
+    x0 = min(max(x0, 0), SIZE - new_w)
+    y0 = min(max(y0, 0), SIZE - new_h)
+    out = np.zeros((SIZE, SIZE), np.uint8)
+    out[y0:y0 + new_h, x0:x0 + new_w] = small
+    return out
+
+
+def crop_digit(ink: np.ndarray, digit: Digit) -> np.ndarray:
+    """The digit's own ink (other components in its box blanked), uint8."""
+    x, y, w, h = digit.box
+    region = ink[y:y + h, x:x + w]
+    mask = cv2.dilate(digit.mask.astype(np.uint8), np.ones((3, 3), np.uint8))
+    return region * mask
+
+
+def normalize(ink: np.ndarray, digit: Digit,
+              reference: ReferenceHistogram | None) -> np.ndarray:
+    """One 28x28 uint8 MNIST-like image for ``digit`` cut from the ``ink`` map.
+    ``reference=None`` skips histogram specification."""
+    image = mnist_layout(crop_digit(ink, digit))
+    if reference is not None:
+        image = specification_lut(image, reference)[image]
+    return image
+
+
+def normalize_all(ink: np.ndarray, digits: list[Digit],
+                  reference: ReferenceHistogram | None) -> np.ndarray:
+    if not digits:
+        return np.zeros((0, SIZE, SIZE), np.uint8)
+    return np.stack([normalize(ink, d, reference) for d in digits])
