@@ -37,6 +37,7 @@ def build_ensemble(members, weights, name: str = "digitcam_ensemble"):
     for member, weight in zip(members, weights, strict=True):
         member.trainable = False
         probabilities = member(x, training=False)
-        outputs.append(layers.Rescaling(weight / total, name=f"weight_{member.name}")(probabilities))
+        weighted = layers.Rescaling(weight / total, name=f"weight_{member.name}")
+        outputs.append(weighted(probabilities))
     y = outputs[0] if len(outputs) == 1 else layers.Add(name="average")(outputs)
     return keras.Model(inputs, y, name=name)

@@ -9,7 +9,7 @@ import sys
 
 logger = logging.getLogger(__name__)
 
-SUBCOMMAND_MODULES = ["train.cli", "convert.cli"]
+SUBCOMMAND_MODULES = ["train.cli", "convert.cli", "edge.run_cli"]
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -33,5 +33,5 @@ def main(argv: list[str] | None = None) -> int:
     return args.func(args)
 
 
-if __name__ == "__main__":
+if __name__ == "__main__":  # python -m edge.cli
     sys.exit(main())

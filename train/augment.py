@@ -20,6 +20,7 @@ import numpy as np
 logger = logging.getLogger(__name__)
 
 SIZE = 28
+MARGIN = 2  # pixels kept free at every border (interpolation spreads ink by one)
 
 
 @dataclass(frozen=True)
@@ -54,11 +55,16 @@ def random_affine(image: np.ndarray, rng: np.random.Generator,
         x0, y0, x1, y1 = box
         corners = np.array([[x0, y0, 1], [x1, y0, 1], [x0, y1, 1], [x1, y1, 1]], np.float64)
         moved = corners @ matrix.T
-        # Allowed shift keeps the transformed ink box (plus a pixel for interpolation) inside.
-        low = np.maximum(1.0 - moved.min(axis=0), -config.shift_fraction * SIZE)
-        high = np.minimum(SIZE - 2.0 - moved.max(axis=0), config.shift_fraction * SIZE)
-        shift = np.where(low <= high, rng.uniform(np.minimum(low, high), np.maximum(low, high)),
-                         (low + high) / 2)
+        extent = moved.max(axis=0) - moved.min(axis=0)
+        if extent.max() > SIZE - 1 - 2 * MARGIN:  # zoomed past the frame: zoom less
+            shrink = (SIZE - 1 - 2 * MARGIN) / extent.max()
+            matrix = cv2.getRotationMatrix2D(centre, angle, scale * shrink)
+            moved = corners @ matrix.T
+        # A random shift, then clipped so the transformed ink box (with a margin for
+        # interpolation) stays inside the frame.
+        limit = config.shift_fraction * SIZE
+        shift = np.clip(rng.uniform(-limit, limit, 2), MARGIN - moved.min(axis=0),
+                        SIZE - 1 - MARGIN - moved.max(axis=0))
         matrix[:, 2] += shift
     return cv2.warpAffine(image, matrix, (SIZE, SIZE), flags=cv2.INTER_LINEAR,
                           borderMode=cv2.BORDER_CONSTANT, borderValue=0)

@@ -178,7 +178,8 @@ def train(config: TrainConfig, resume: bool = False) -> dict:
                           == splits.y_val).mean()),
     }
     combiner = "boosted" if val_scores["boosted"] > val_scores["average"] else "average"
-    member_weights = alphas / alphas.sum() if combiner == "boosted" else np.ones(len(models)) / len(models)
+    member_weights = (alphas / alphas.sum() if combiner == "boosted"
+                      else np.full(len(models), 1.0 / len(models)))
     logger.info("validation: %s; using %s", val_scores, combiner)
 
     # The test set is used once, here, for the report; it selects nothing.

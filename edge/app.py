@@ -1,0 +1,106 @@
+"""The device's main loop: source -> pipeline -> outputs, until the source ends or a
+signal arrives. Expensive things (camera, interpreter, broker connection) are created
+once here and closed on the way out, whatever happens."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import signal
+import threading
+import time
+from collections import deque
+
+import numpy as np
+
+from edge.classifier import Classifier
+from edge.outputs.base import Output
+from edge.overlay import AnnotatedWriter, Window
+from edge.pipeline import Pipeline
+from edge.sources.base import Source
+
+logger = logging.getLogger(__name__)
+
+
+class Stats:
+    """Rolling health figures for status reports."""
+
+    def __init__(self, window: int = 300):
+        self.started = time.monotonic()
+        self.frames = 0
+        self.frames_failed = 0
+        self.latencies: deque[float] = deque(maxlen=window)
+        self.times: deque[float] = deque(maxlen=window)
+
+    def add(self, result: dict) -> None:
+        self.frames += 1
+        self.latencies.append(result["latency_ms"]["total"])
+        self.times.append(time.monotonic())
+
+    def snapshot(self) -> dict:
+        lat = np.array(self.latencies) if self.latencies else np.zeros(1)
+        span = self.times[-1] - self.times[0] if len(self.times) > 1 else 0.0
+        return {"frames": self.frames, "frames_failed": self.frames_failed,
+                "fps": round((len(self.times) - 1) / span, 2) if span > 0 else 0.0,
+                "latency_ms_p50": round(float(np.percentile(lat, 50)), 3),
+                "latency_ms_p95": round(float(np.percentile(lat, 95)), 3),
+                "uptime_s": round(time.monotonic() - self.started, 1)}
+
+
+class Runner:
+    def __init__(self, source: Source, pipeline: Pipeline, outputs: list[Output],
+                 annotated: AnnotatedWriter | None = None, window: Window | None = None,
+                 max_frames: int | None = None):
+        self.source, self.pipeline, self.outputs = source, pipeline, outputs
+        self.annotated, self.window = annotated, window
+        self.max_frames = max_frames
+        self.stats = Stats()
+        self._stopping = threading.Event()
+
+    def stop(self, *_args) -> None:
+        """Stop after the current frame (safe from a signal handler)."""
+        self._stopping.set()
+        self.source.stop()
+
+    @contextlib.contextmanager
+    def _signals(self):
+        if threading.current_thread() is not threading.main_thread():
+            yield
+            return
+        previous = {s: signal.signal(s, self.stop) for s in (signal.SIGTERM, signal.SIGINT)}
+        try:
+            yield
+        finally:
+            for s, handler in previous.items():
+                signal.signal(s, handler)
+
+    def run(self) -> int:
+        with self._signals(), contextlib.ExitStack() as stack:
+            stack.enter_context(self.source)
+            for output in self.outputs:
+                stack.enter_context(output)
+            for number, frame in enumerate(self.source.frames()):
+                if self._stopping.is_set():
+                    break
+                try:
+                    result = self.pipeline.process(frame, frame_number=number)
+                except (ValueError, RuntimeError) as exc:  # one bad frame must not stop us
+                    self.stats.frames_failed += 1
+                    logger.error("frame %d from %s failed: %s", number, frame.source, exc)
+                    continue
+                self.stats.add(result)
+                for output in self.outputs:
+                    output.publish(result)
+                if self.annotated is not None:
+                    self.annotated.write(frame.image, result)
+                if self.window is not None and not self.window.show(frame.image, result):
+                    break
+                if self.max_frames is not None and number + 1 >= self.max_frames:
+                    break
+            self.stats.frames_failed += self.source.frames_failed
+        logger.info("stopped after %d frames: %s", self.stats.frames, self.stats.snapshot())
+        return 0
+
+
+def build_classifier(bundle_path, threads: int) -> Classifier:
+    return Classifier(bundle_path, num_threads=threads)

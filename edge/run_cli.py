@@ -1,0 +1,152 @@
+"""``digitcam run``, ``digitcam evaluate`` and ``digitcam scenes``."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+from pathlib import Path
+
+logger = logging.getLogger(__name__)
+
+
+def add_parser(subparsers) -> None:
+    p = subparsers.add_parser("run", help="read digits from a camera, video or images",
+                              description="Run the edge pipeline: capture, find digits, "
+                                          "classify with the int8 model, report.")
+    p.add_argument("--config", type=Path, help="TOML configuration file")
+    p.add_argument("--check-config", action="store_true",
+                   help="validate the configuration and exit")
+    p.add_argument("--print-config", action="store_true",
+                   help="print the default configuration with descriptions and exit")
+    p.add_argument("--source", help="picamera2 | picam:N | camera index | video | image | "
+                                    "directory | glob")
+    p.add_argument("--model", help="model bundle directory (default: active or shipped)")
+    p.add_argument("--jsonl", action="store_true", default=None,
+                   help="one JSON object per frame on stdout (logs stay on stderr)")
+    p.add_argument("--jsonl-file", help="also write the JSON lines to this file")
+    p.add_argument("--save-annotated", help="write annotated frames to this directory")
+    p.add_argument("--display", action="store_true", default=None,
+                   help="show annotated frames in a window")
+    p.add_argument("--fps", type=float, help="pace file sources")
+    p.add_argument("--loop", action="store_true", default=None, help="repeat file sources")
+    p.add_argument("--min-confidence", type=float, help="report '?' below this confidence")
+    p.add_argument("--calibration", help="calibration file from `digitcam calibrate`")
+    p.add_argument("--correction", choices=["specify", "gamma", "none"])
+    p.add_argument("--threads", type=int, help="interpreter threads")
+    p.add_argument("--max-frames", type=int, help="stop after this many frames")
+    p.add_argument("--device-id", help="device id for MQTT topics (default: host name)")
+    p.set_defaults(func=run)
+
+    e = subparsers.add_parser("evaluate", help="score a run's JSONL against ground truth")
+    e.add_argument("results", type=Path, help="JSONL written by `digitcam run --jsonl`")
+    e.add_argument("labels", type=Path, help="labels.jsonl of a scene set")
+    e.set_defaults(func=evaluate)
+
+    s = subparsers.add_parser("scenes", help="generate photo-like frames with ground truth")
+    s.add_argument("output", type=Path)
+    s.add_argument("--count", type=int, default=20)
+    s.add_argument("--style", choices=["mnist", "script"], default="mnist")
+    s.add_argument("--seed", type=int, default=0)
+    s.add_argument("--data-dir", type=Path)
+    s.set_defaults(func=scenes)
+
+
+def apply_flags(config, args) -> None:
+    """Command-line flags override the config file."""
+    pairs = [("source", "source", "source"), ("source", "fps", "fps"),
+             ("source", "loop", "loop"), ("model", "bundle", "model"),
+             ("model", "threads", "threads"), ("model", "min_confidence", "min_confidence"),
+             ("locate", "calibration", "calibration"), ("locate", "correction", "correction"),
+             ("output", "jsonl", "jsonl"), ("output", "jsonl_file", "jsonl_file"),
+             ("output", "save_annotated", "save_annotated"), ("output", "display", "display")]
+    for section, key, flag in pairs:
+        value = getattr(args, flag, None)
+        if value is not None:
+            setattr(getattr(config, section), key, value)
+    if getattr(args, "device_id", None):
+        config.device_id = args.device_id
+
+
+def build_outputs(config) -> list:
+    from edge.outputs.jsonl import JsonlOutput
+
+    outputs = []
+    if config.output.jsonl:
+        outputs.append(JsonlOutput(stream=sys.stdout))
+    if config.output.jsonl_file:
+        outputs.append(JsonlOutput(path=config.output.jsonl_file))
+    return outputs
+
+
+def run(args: argparse.Namespace) -> int:
+    from edge.bundle import BundleError
+    from edge.config import ConfigError, defaults_as_toml, load_config, validate
+
+    if args.print_config:
+        print(defaults_as_toml())
+        return 0
+    try:
+        config = load_config(args.config)
+        apply_flags(config, args)
+        validate(config)
+    except ConfigError as exc:
+        logger.error("%s", exc)
+        return 2
+    if args.check_config:
+        print(f"{args.config or 'defaults'}: configuration is valid", file=sys.stderr)
+        return 0
+    if not config.source.source:
+        logger.error("no source: pass --source (or set [source] source in the config)")
+        return 2
+    from edge.app import Runner
+    from edge.calibrate import load_settings
+    from edge.classifier import Classifier
+    from edge.models import resolve_bundle
+    from edge.overlay import AnnotatedWriter, Window
+    from edge.pipeline import Pipeline
+    from edge.sources import SourceError, open_source
+
+    try:
+        settings = load_settings(config.locate.calibration)
+        source = open_source(config.source.source, config.source.fps, config.source.loop)
+        bundle = resolve_bundle(config.model.bundle, config.model.store)
+        classifier = Classifier(bundle, num_threads=config.model.threads).open()
+    except (SourceError, BundleError, ValueError, OSError) as exc:
+        logger.error("%s", exc)
+        return 2
+    try:
+        pipeline = Pipeline(classifier, settings, config.model.min_confidence,
+                            config.locate.correction)
+        runner = Runner(source, pipeline, build_outputs(config),
+                        AnnotatedWriter(config.output.save_annotated)
+                        if config.output.save_annotated else None,
+                        Window() if config.output.display else None, args.max_frames)
+        try:
+            return runner.run()
+        except SourceError as exc:
+            logger.error("%s", exc)
+            return 2
+    finally:
+        pipeline.classifier.close()
+
+
+def evaluate(args: argparse.Namespace) -> int:
+    from edge.evaluate import read_jsonl, score
+
+    try:
+        report = score(read_jsonl(args.results), read_jsonl(args.labels))
+    except (OSError, ValueError, KeyError) as exc:
+        logger.error("%s", exc)
+        return 2
+    print(json.dumps(report, indent=2))
+    return 0
+
+
+def scenes(args: argparse.Namespace) -> int:
+    from edge.scenes import write_scenes
+
+    labels = write_scenes(args.output, args.count, args.style, args.seed, args.data_dir)
+    print(labels)
+    return 0

@@ -1,0 +1,121 @@
+import json
+
+import numpy as np
+import pytest
+
+from edge import mnist
+from train.augment import AugmentConfig, augment_batch, ink_box, random_affine
+
+
+@pytest.fixture(scope="module")
+def digits(mnist_dir):
+    train = mnist.load_split("train", mnist_dir)
+    return train.images[:500], train.labels[:500]
+
+
+def test_augmentation_keeps_digits_inside_the_frame(digits):
+    images, _ = digits
+    rng = np.random.default_rng(0)
+    config = AugmentConfig(camera_probability=0.0)
+    for image in images:
+        moved = random_affine(image, rng, config)
+        box = ink_box(moved > 0)
+        assert box is not None
+        x0, y0, x1, y1 = box
+        assert x0 >= 1 and y0 >= 1 and x1 <= 26 and y1 <= 26
+        # Ink is moved, not lost: the total brightness stays within the zoom range.
+        ratio = moved.astype(float).sum() / image.astype(float).sum()
+        assert 0.7 < ratio < 1.35
+
+
+def test_constant_fill_draws_no_fake_strokes():
+    # A digit touching the left border: reflect or wrap fill would copy it to the right.
+    image = np.zeros((28, 28), np.uint8)
+    image[4:24, 0:3] = 255
+    rng = np.random.default_rng(1)
+    config = AugmentConfig(camera_probability=0.0)
+    for _ in range(50):
+        moved = random_affine(image, rng, config)
+        assert moved[:, 14:].max() == 0
+
+
+def test_augmentation_changes_images_but_not_labels(digits):
+    from train.data import AugmentedBatches
+
+    images, labels = digits
+    batches = AugmentedBatches(images, labels, batch_size=64, seed=3)
+    x, y = batches[0]
+    order = batches._order[:64]
+    assert np.array_equal(y, labels[order])
+    assert x.shape == (64, 28, 28, 1) and x.dtype == np.float32
+    assert not np.allclose(x[..., 0], images[order] / 255.0)
+    # the same batch of the same epoch is reproducible
+    x2, _ = batches[0]
+    assert np.array_equal(x, x2)
+
+
+def test_camera_like_augmentation_squeezes_and_blurs(digits):
+    images, _ = digits
+    rng = np.random.default_rng(5)
+    out = augment_batch(images[:200], rng, AugmentConfig(camera_probability=1.0))
+    # some images get a lifted black level (contrast squeeze), none lose all their ink
+    assert (out.reshape(200, -1).min(axis=1) > 10).sum() >= 20
+    assert (out.reshape(200, -1).max(axis=1) > 60).all()
+
+
+def test_samme_upweights_the_misclassified():
+    from train.boosting import samme_update
+
+    weights = np.ones(100)
+    wrong = np.zeros(100)
+    wrong[:5] = 1
+    new, alpha, error = samme_update(weights, wrong, learning_rate=1.0)
+    assert error == pytest.approx(0.05)
+    assert alpha == pytest.approx(np.log(0.95 / 0.05) + np.log(9))
+    assert new[:5].min() > new[5:].max()
+    assert new.mean() == pytest.approx(1.0)
+
+
+@pytest.mark.slow
+def test_quick_training_end_to_end(quick_run):
+    report = json.loads((quick_run / "report.json").read_text())
+    assert report["quick"] is True
+    members = report["members"]
+    assert len(members) == 3
+    for member in members:
+        assert (quick_run / member["name"] / "model.keras").stat().st_size > 10_000
+        assert (quick_run / member["name"] / "history.csv").exists()
+    accuracy = report["test_accuracy"]
+    assert accuracy["ensemble"] > 0.6  # chance is 0.1
+    assert len(accuracy["members"]) == 3
+    assert {"average", "boosted"} <= set(accuracy)
+    assert report["combiner"] in ("average", "boosted")
+    assert report["train_seconds"] > 0 and report["seed"] == 1
+    assert {"tensorflow", "keras", "numpy"} <= set(report["versions"])
+    for plot in ("training_curves", "confusion_matrix", "worst_errors", "feature_maps"):
+        assert (quick_run / f"{plot}.png").read_bytes()[:4] == b"\x89PNG"
+
+
+@pytest.mark.slow
+def test_same_seed_same_result(tmp_path, mnist_dir):
+    from train.run import quick_config, train
+
+    def once(name):
+        config = quick_config(tmp_path / name, data_dir=mnist_dir, members=["strided"],
+                              epochs=1, train_limit=2000, test_limit=500, seed=7)
+        return train(config)
+
+    first, second = once("a"), once("b")
+    assert first["test_accuracy"] == second["test_accuracy"]
+    assert first["members"][0]["val_accuracy"] == second["members"][0]["val_accuracy"]
+
+
+@pytest.mark.slow
+def test_resume_refuses_to_overwrite_and_skips_finished_members(quick_run):
+    from train.run import quick_config, train
+
+    with pytest.raises(FileExistsError, match="--resume"):
+        train(quick_config(quick_run))
+    report = train(quick_config(quick_run), resume=True)  # every member is done: no training
+    assert report["train_seconds"] == json.loads(
+        (quick_run / "state.json").read_text())["train_seconds"]
