@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 
+import cv2
 import numpy as np
 
 logger = logging.getLogger(__name__)
@@ -74,9 +75,13 @@ def specification_lut(image: np.ndarray, reference: ReferenceHistogram) -> np.nd
 
 
 def specify(image: np.ndarray, reference: ReferenceHistogram | None = None) -> np.ndarray:
-    """Histogram-specify a uint8 image (ink bright) toward MNIST."""
+    """Histogram-specify a uint8 image (ink bright) toward MNIST.
+
+    The image is smoothed a little first: specification works on ranks, and the flat core
+    of a thick stroke would otherwise have its sensor noise stretched into speckle."""
     reference = reference or load_reference()
-    return specification_lut(image, reference)[image]
+    smooth = cv2.GaussianBlur(image, (3, 3), 0.6)
+    return specification_lut(smooth, reference)[smooth]
 
 
 def gamma(image: np.ndarray, value: float = 0.5) -> np.ndarray:
@@ -92,4 +97,16 @@ def no_correction(image: np.ndarray) -> np.ndarray:
     return image
 
 
-CORRECTIONS = {"specify": specify, "gamma": gamma, "none": no_correction}
+CORRECTIONS = ("specify", "gamma", "none")
+
+
+def make_correction(name: str):
+    """The crop correction called ``name``, ready to apply to uint8 images."""
+    if name == "specify":
+        reference = load_reference()
+        return lambda image: specify(image, reference)
+    if name == "gamma":
+        return gamma
+    if name == "none":
+        return no_correction
+    raise ValueError(f"unknown correction {name!r}; choose from {', '.join(CORRECTIONS)}")

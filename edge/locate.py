@@ -39,16 +39,18 @@ class Digit:
 def ink_map(gray: np.ndarray) -> np.ndarray:
     """uint8 image where ink is bright and paper is ~0, independent of uneven light.
 
-    The paper's brightness is estimated by a max filter at a quarter of the resolution
-    (the ink disappears), and each pixel's darkness is measured relative to it.
+    The paper's brightness is estimated by a morphological closing at a quarter of the
+    resolution: strokes thinner than the kernel disappear, while the edge of a shadow
+    stays where it is (a plain max filter would smear the bright side over the dark one
+    and make the shadow look like ink). Each pixel's darkness is measured relative to it.
     """
     height, width = gray.shape
     small = cv2.resize(gray, (max(1, width // 4), max(1, height // 4)),
                        interpolation=cv2.INTER_AREA)
     size = max(3, (min(small.shape) // 12) | 1)
     kernel = cv2.getStructuringElement(cv2.MORPH_RECT, (size, size))
-    paper = cv2.dilate(small, kernel)
-    paper = cv2.blur(paper, (size, size))
+    paper = cv2.morphologyEx(small, cv2.MORPH_CLOSE, kernel)
+    paper = cv2.blur(paper, (3, 3))
     paper = cv2.resize(paper, (width, height), interpolation=cv2.INTER_LINEAR)
     paper = np.maximum(paper, gray)
     darkness = cv2.subtract(paper, gray)
@@ -70,7 +72,8 @@ def remove_lines(binary: np.ndarray) -> np.ndarray:
     """Remove long thin horizontal and vertical lines (ruled paper, table borders)."""
     height, width = binary.shape
     lines = np.zeros_like(binary)
-    for kernel_shape in ((max(15, width // 10), 1), (1, max(15, height // 6))):
+    # Only lines far longer than any digit: a third of the width, or 70 % of the height.
+    for kernel_shape in ((max(15, width // 3), 1), (1, max(15, int(height * 0.7)))):
         kernel = cv2.getStructuringElement(cv2.MORPH_RECT, kernel_shape)
         lines |= cv2.morphologyEx(binary, cv2.MORPH_OPEN, kernel)
     if not lines.any():
@@ -193,7 +196,7 @@ def locate(gray: np.ndarray, settings: LocateSettings | None = None,
         if refined is None:
             continue
         (bx, by, bw, bh), fine = refined
-        digits.append(Digit((bx + offset_x, by + offset_y, bw, bh), fine))
+        digits.append(Digit((int(bx + offset_x), int(by + offset_y), int(bw), int(bh)), fine))
         boxes.append(digits[-1].box)
     if digits:
         # Specks that survived: much smaller than the typical digit of this frame.

@@ -5,11 +5,11 @@ ink bright on a black background; then histogram specification toward MNIST."""
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 
 import cv2
 import numpy as np
 
-from calibration.histogram import ReferenceHistogram, specification_lut
 from edge.locate import Digit
 
 logger = logging.getLogger(__name__)
@@ -21,6 +21,10 @@ SIZE = 28
 def mnist_layout(digit_ink: np.ndarray) -> np.ndarray:
     """Fit a uint8 ink image (ink bright) into MNIST's 20x20 box inside 28x28, by centre
     of mass."""
+    rows, cols = np.flatnonzero(digit_ink.any(axis=1)), np.flatnonzero(digit_ink.any(axis=0))
+    if rows.size == 0:
+        return np.zeros((SIZE, SIZE), np.uint8)
+    digit_ink = digit_ink[rows[0]:rows[-1] + 1, cols[0]:cols[-1] + 1]
     h, w = digit_ink.shape
     scale = BOX / max(h, w)
     new_w, new_h = max(1, round(w * scale)), max(1, round(h * scale))
@@ -44,22 +48,26 @@ def crop_digit(ink: np.ndarray, digit: Digit) -> np.ndarray:
     """The digit's own ink (other components in its box blanked), uint8."""
     x, y, w, h = digit.box
     region = ink[y:y + h, x:x + w]
-    mask = cv2.dilate(digit.mask.astype(np.uint8), np.ones((3, 3), np.uint8))
+    # The mask only has to keep other digits out: grow it well past the stroke edges and
+    # fill its holes, so faint pixels inside a stroke are not punched out.
+    grow = max(3, (max(h, w) // 12) | 1)
+    kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (grow, grow))
+    mask = cv2.dilate(digit.mask.astype(np.uint8), kernel)
     return region * mask
 
 
-def normalize(ink: np.ndarray, digit: Digit,
-              reference: ReferenceHistogram | None) -> np.ndarray:
-    """One 28x28 uint8 MNIST-like image for ``digit`` cut from the ``ink`` map.
-    ``reference=None`` skips histogram specification."""
+Correction = Callable[[np.ndarray], np.ndarray]
+
+
+def normalize(ink: np.ndarray, digit: Digit, correct: Correction | None = None) -> np.ndarray:
+    """One 28x28 uint8 MNIST-like image for ``digit`` cut from the ``ink`` map, with the
+    intensity ``correct``-ion applied (see :mod:`calibration.histogram`)."""
     image = mnist_layout(crop_digit(ink, digit))
-    if reference is not None:
-        image = specification_lut(image, reference)[image]
-    return image
+    return correct(image) if correct is not None else image
 
 
 def normalize_all(ink: np.ndarray, digits: list[Digit],
-                  reference: ReferenceHistogram | None) -> np.ndarray:
+                  correct: Correction | None = None) -> np.ndarray:
     if not digits:
         return np.zeros((0, SIZE, SIZE), np.uint8)
-    return np.stack([normalize(ink, d, reference) for d in digits])
+    return np.stack([normalize(ink, d, correct) for d in digits])

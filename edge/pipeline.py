@@ -15,7 +15,7 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-from calibration.histogram import ReferenceHistogram, load_reference
+from calibration.histogram import make_correction
 from edge.classifier import Classifier
 from edge.locate import LocateSettings, locate
 from edge.normalize import normalize_all
@@ -51,8 +51,7 @@ class Pipeline:
         self.classifier = classifier
         self.settings = settings or LocateSettings()
         self.min_confidence = min_confidence
-        self.reference: ReferenceHistogram | None = (
-            load_reference() if correction == "specify" else None)
+        self.correct = make_correction(correction)
         self._lock = threading.Lock()
 
     def swap_classifier(self, classifier: Classifier) -> Classifier:
@@ -66,7 +65,7 @@ class Pipeline:
         gray = to_gray(frame.image)
         digits, ink = locate(gray, self.settings)
         located = time.perf_counter()
-        crops = normalize_all(ink, digits, self.reference)
+        crops = normalize_all(ink, digits, self.correct)
         prepared = time.perf_counter()
         with self._lock:
             classifier = self.classifier

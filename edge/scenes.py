@@ -20,9 +20,11 @@ import numpy as np
 
 logger = logging.getLogger(__name__)
 
-HERSHEY_FONTS = [cv2.FONT_HERSHEY_SIMPLEX, cv2.FONT_HERSHEY_DUPLEX, cv2.FONT_HERSHEY_COMPLEX,
-                 cv2.FONT_HERSHEY_TRIPLEX, cv2.FONT_HERSHEY_SCRIPT_SIMPLEX,
-                 cv2.FONT_HERSHEY_PLAIN]
+# Sans-serif and script faces: handwriting has no typographic serifs (a "1" with a foot).
+HERSHEY_FONTS = [cv2.FONT_HERSHEY_SIMPLEX, cv2.FONT_HERSHEY_DUPLEX,
+                 cv2.FONT_HERSHEY_SCRIPT_SIMPLEX, cv2.FONT_HERSHEY_SCRIPT_COMPLEX,
+                 cv2.FONT_HERSHEY_PLAIN, cv2.FONT_HERSHEY_SIMPLEX | cv2.FONT_ITALIC,
+                 cv2.FONT_HERSHEY_DUPLEX | cv2.FONT_ITALIC]
 INK_COLOURS_BGR = [(25, 25, 25), (120, 40, 20), (20, 20, 110), (40, 70, 20), (90, 30, 60),
                    (60, 60, 60)]
 

@@ -1,0 +1,120 @@
+"""The edge pipeline's pure parts: locating, normalising, histogram specification."""
+
+import cv2
+import numpy as np
+import pytest
+
+from calibration.histogram import gamma, load_reference, specify
+from edge.evaluate import match
+from edge.locate import LocateSettings, locate, reading_order
+from edge.normalize import mnist_layout
+from tests.conftest import blank_frame, read_jsonl
+
+
+def _gray(path):
+    return cv2.imread(str(path), cv2.IMREAD_GRAYSCALE)
+
+
+def test_finds_every_digit_of_generated_scenes(scene_dir):
+    labels = read_jsonl(scene_dir / "labels.jsonl")
+    found = total = extra = 0
+    for label in labels:
+        digits, _ = locate(_gray(label["source"]))
+        predicted = [{"box": list(d.box)} for d in digits]
+        pairs = match(predicted, label["boxes"])
+        found += len(pairs)
+        total += len(label["boxes"])
+        extra += len(predicted) - len(pairs)
+    assert found / total >= 0.95
+    assert extra / total <= 0.05
+
+
+def test_boxes_are_in_frame_pixels_around_the_ink():
+    frame = blank_frame()[..., 0].copy()
+    cv2.putText(frame, "7", (300, 300), cv2.FONT_HERSHEY_SIMPLEX, 4, 30, 9)
+    digits, _ = locate(frame)
+    assert len(digits) == 1
+    x, y, w, h = digits[0].box
+    ys, xs = np.nonzero(frame < 128)
+    assert abs(x - xs.min()) <= 2 and abs(y - ys.min()) <= 2
+    assert abs(x + w - 1 - xs.max()) <= 2 and abs(y + h - 1 - ys.max()) <= 2
+
+
+def test_empty_paper_and_ruled_lines_give_no_digits():
+    frame = blank_frame()[..., 0].copy()
+    assert locate(frame)[0] == []
+    for y in range(20, 480, 32):
+        frame[y:y + 2] = 150
+    frame[100:103, 50:53] = 40  # a speck of dust
+    assert locate(frame)[0] == []
+
+
+def test_uneven_light_and_shadow():
+    light = np.tile(np.linspace(250, 90, 640, dtype=np.float32), (480, 1))
+    ink = np.zeros((480, 640), np.uint8)
+    for i, x in enumerate((80, 250, 420, 560)):
+        cv2.putText(ink, str(i + 2), (x, 300), cv2.FONT_HERSHEY_SIMPLEX, 4, 255, 8)
+    frame = light * (1 - 0.55 * ink / 255.0)  # ink reflects 45 % of the local light
+    digits, _ = locate(np.clip(frame, 0, 255).astype(np.uint8))
+    assert len(digits) == 4
+
+
+def test_broken_strokes_of_one_digit_are_merged():
+    frame = blank_frame()[..., 0].copy()
+    cv2.line(frame, (300, 150), (360, 150), 20, 8)  # the bar of a 5, detached
+    cv2.line(frame, (300, 165), (300, 220), 20, 8)
+    cv2.ellipse(frame, (320, 260), (40, 40), 0, -90, 180, 20, 8)
+    digits, _ = locate(frame)
+    assert len(digits) == 1
+
+
+def test_reading_order_is_rows_then_left_to_right():
+    boxes = [(300, 20, 40, 60), (10, 25, 40, 60), (200, 200, 40, 60), (20, 210, 40, 60)]
+    assert reading_order(boxes) == [1, 0, 3, 2]
+
+
+def test_region_of_interest_limits_the_search():
+    frame = blank_frame()[..., 0].copy()
+    cv2.putText(frame, "1", (100, 300), cv2.FONT_HERSHEY_SIMPLEX, 4, 20, 9)
+    cv2.putText(frame, "4", (450, 300), cv2.FONT_HERSHEY_SIMPLEX, 4, 20, 9)
+    digits, _ = locate(frame, LocateSettings(roi=(320, 0, 320, 480)))
+    assert len(digits) == 1 and digits[0].box[0] >= 440
+
+
+def test_mnist_layout_fits_20_box_and_centres_mass():
+    ink = np.zeros((90, 40), np.uint8)
+    ink[5:85, 10:30] = 255
+    out = mnist_layout(ink)
+    ys, xs = np.nonzero(out)
+    assert ys.max() - ys.min() + 1 == 20
+    assert xs.max() - xs.min() + 1 <= 20
+    moments = cv2.moments(out)
+    assert abs(moments["m10"] / moments["m00"] - 14) <= 1
+    assert abs(moments["m01"] / moments["m00"] - 14) <= 1
+
+
+def test_histogram_specification_matches_mnist():
+    reference = load_reference()
+    rng = np.random.default_rng(0)
+    # A camera-like crop: grey background around 70, soft strokes up to about 160.
+    image = np.clip(rng.normal(70, 6, (28, 28)), 0, 255).astype(np.uint8)
+    image[6:22, 12:16] = 160
+    specified = specify(image, reference)
+    zero_share = (specified == 0).mean()
+    assert abs(zero_share - reference.cdf[0]) < 0.05  # MNIST: ~81 % exact background
+    assert specified.max() >= 250  # the stroke core becomes MNIST-saturated
+    # ranks are preserved: brighter stays brighter
+    order = np.argsort(image.ravel(), kind="stable")
+    assert np.all(np.diff(specified.ravel()[order].astype(int)) >= 0)
+
+
+def test_gamma_stretches_to_full_range():
+    image = np.array([[60, 100], [140, 180]], np.uint8)
+    out = gamma(image, 0.5)
+    assert out.min() == 0 and out.max() == 255
+
+
+@pytest.mark.parametrize("bad", [np.zeros((10, 10, 3), np.uint8), np.zeros((10, 10), float)])
+def test_locate_rejects_wrong_input(bad):
+    with pytest.raises(ValueError, match="grayscale"):
+        locate(bad)
