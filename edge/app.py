@@ -10,6 +10,7 @@ import signal
 import threading
 import time
 from collections import deque
+from collections.abc import Callable
 
 import numpy as np
 
@@ -50,12 +51,46 @@ class Stats:
 class Runner:
     def __init__(self, source: Source, pipeline: Pipeline, outputs: list[Output],
                  annotated: AnnotatedWriter | None = None, window: Window | None = None,
-                 max_frames: int | None = None):
+                 max_frames: int | None = None,
+                 load_classifier: Callable[[], Classifier] | None = None):
         self.source, self.pipeline, self.outputs = source, pipeline, outputs
+        self.load_classifier = load_classifier
+        self._reload = threading.Event()
+        self.reload_errors: list[str] = []
         self.annotated, self.window = annotated, window
         self.max_frames = max_frames
         self.stats = Stats()
         self._stopping = threading.Event()
+
+    def status(self) -> dict:
+        return {**self.stats.snapshot(), "model": self.pipeline.classifier.version}
+
+    def request_reload(self) -> None:
+        """Load the model again (e.g. after a flash) before the next frame."""
+        self._reload.set()
+
+    def handle_command(self, name: str, args: dict) -> str:
+        if name == "reload":
+            if self.load_classifier is None:
+                raise ValueError("this runner cannot reload its model")
+            self.request_reload()
+            return "the model will be reloaded before the next frame"
+        raise ValueError(f"unknown command {name!r}")
+
+    def _reload_model(self) -> None:
+        """Swap interpreters between frames; on failure keep serving the old model."""
+        self._reload.clear()
+        try:
+            new = self.load_classifier()
+        except Exception as exc:  # any failure to load keeps the old model
+            message = f"model reload failed, keeping {self.pipeline.classifier.version}: {exc}"
+            logger.error("%s", message)
+            self.reload_errors.append(message)
+            return
+        old = self.pipeline.swap_classifier(new)
+        if old is not new:
+            old.close()
+        logger.info("model reloaded: now %s", new.version)
 
     def stop(self, *_args) -> None:
         """Stop after the current frame (safe from a signal handler)."""
@@ -82,6 +117,8 @@ class Runner:
             for number, frame in enumerate(self.source.frames()):
                 if self._stopping.is_set():
                     break
+                if self._reload.is_set():
+                    self._reload_model()
                 try:
                     result = self.pipeline.process(frame, frame_number=number)
                 except (ValueError, RuntimeError) as exc:  # one bad frame must not stop us
@@ -100,7 +137,3 @@ class Runner:
             self.stats.frames_failed += self.source.frames_failed
         logger.info("stopped after %d frames: %s", self.stats.frames, self.stats.snapshot())
         return 0
-
-
-def build_classifier(bundle_path, threads: int) -> Classifier:
-    return Classifier(bundle_path, num_threads=threads)

@@ -37,6 +37,15 @@ def add_parser(subparsers) -> None:
     p.add_argument("--threads", type=int, help="interpreter threads")
     p.add_argument("--max-frames", type=int, help="stop after this many frames")
     p.add_argument("--device-id", help="device id for MQTT topics (default: host name)")
+    p.add_argument("--mqtt", help="publish to the MQTT broker at HOST[:PORT]")
+    p.add_argument("--publish-every-frame", action="store_true", default=None,
+                   help="MQTT: every frame on <prefix>/frame, not only stable readings")
+    p.add_argument("--stable-frames", type=int,
+                   help="a reading is stable after this many agreeing frames")
+    p.add_argument("--status-interval", type=float, help="seconds between status reports")
+    p.add_argument("--serial", help="write stable readings to this serial port")
+    p.add_argument("--baud", type=int, help="serial baud rate")
+    p.add_argument("--serial-mode", choices=["json", "text"])
     p.set_defaults(func=run)
 
     e = subparsers.add_parser("evaluate", help="score a run's JSONL against ground truth")
@@ -65,14 +74,43 @@ def apply_flags(config, args) -> None:
         value = getattr(args, flag, None)
         if value is not None:
             setattr(getattr(config, section), key, value)
+    more = [("output", "publish_every_frame", "publish_every_frame"),
+            ("output", "stable_frames", "stable_frames"),
+            ("output", "status_interval", "status_interval"),
+            ("serial", "port", "serial"), ("serial", "baud", "baud"),
+            ("serial", "mode", "serial_mode")]
+    for section, key, flag in more:
+        value = getattr(args, flag, None)
+        if value is not None:
+            setattr(getattr(config, section), key, value)
+    if getattr(args, "mqtt", None):
+        from edge.outputs.mqtt import parse_host
+
+        config.mqtt.host, config.mqtt.port = parse_host(args.mqtt, config.mqtt.port)
     if getattr(args, "device_id", None):
         config.device_id = args.device_id
 
 
-def build_outputs(config) -> list:
+def build_outputs(config, runner=None) -> list:
     from edge.outputs.jsonl import JsonlOutput
 
     outputs = []
+    if config.mqtt.host:
+        from edge.outputs.mqtt import MqttOutput
+
+        outputs.append(MqttOutput(
+            config.mqtt.host, config.mqtt.port, config.device_id, config.topic_prefix,
+            config.mqtt.queue_dir, config.mqtt.queue_max, config.output.stable_frames,
+            config.output.publish_every_frame, config.output.status_interval,
+            config.mqtt.discovery_prefix, config.mqtt.client_id, config.mqtt.username,
+            config.mqtt.password, config.mqtt.tls, config.mqtt.ca_file, config.mqtt.keepalive,
+            status_provider=runner.status if runner else None,
+            on_command=runner.handle_command if runner else None))
+    if config.serial.port:
+        from edge.outputs.serial import SerialOutput
+
+        outputs.append(SerialOutput(config.serial.port, config.serial.baud, config.serial.mode,
+                                    config.output.stable_frames))
     if config.output.jsonl:
         outputs.append(JsonlOutput(stream=sys.stdout))
     if config.output.jsonl_file:
@@ -119,10 +157,16 @@ def run(args: argparse.Namespace) -> int:
     try:
         pipeline = Pipeline(classifier, settings, config.model.min_confidence,
                             config.locate.correction)
-        runner = Runner(source, pipeline, build_outputs(config),
+        def load_classifier():
+            path = resolve_bundle(config.model.bundle, config.model.store)
+            return Classifier(path, num_threads=config.model.threads).open()
+
+        runner = Runner(source, pipeline, [],
                         AnnotatedWriter(config.output.save_annotated)
                         if config.output.save_annotated else None,
-                        Window() if config.output.display else None, args.max_frames)
+                        Window() if config.output.display else None, args.max_frames,
+                        load_classifier)
+        runner.outputs = build_outputs(config, runner)
         try:
             return runner.run()
         except SourceError as exc:
