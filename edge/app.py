@@ -19,6 +19,7 @@ from edge.outputs.base import Output
 from edge.overlay import AnnotatedWriter, Window
 from edge.pipeline import Pipeline
 from edge.sources.base import Source
+from edge.systemd import Notifier
 
 logger = logging.getLogger(__name__)
 
@@ -60,6 +61,7 @@ class Runner:
         self.annotated, self.window = annotated, window
         self.max_frames = max_frames
         self.stats = Stats()
+        self.notifier = Notifier()
         self._stopping = threading.Event()
 
     def status(self) -> dict:
@@ -114,7 +116,9 @@ class Runner:
             stack.enter_context(self.source)
             for output in self.outputs:
                 stack.enter_context(output)
+            self.notifier.ready()
             for number, frame in enumerate(self.source.frames()):
+                self.notifier.alive()
                 if self._stopping.is_set():
                     break
                 if self._reload.is_set():
@@ -135,5 +139,6 @@ class Runner:
                 if self.max_frames is not None and number + 1 >= self.max_frames:
                     break
             self.stats.frames_failed += self.source.frames_failed
+            self.notifier.stopping()
         logger.info("stopped after %d frames: %s", self.stats.frames, self.stats.snapshot())
         return 0

@@ -83,6 +83,7 @@ class SerialOutput(Output):
             self.pending.popleft()
 
     def close(self) -> None:
+        self._next_try = 0.0  # a last attempt, whatever the backoff says
         self.flush()
         if self._serial is not None:
             self._serial.close()
