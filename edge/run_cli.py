@@ -53,6 +53,21 @@ def add_parser(subparsers) -> None:
     e.add_argument("labels", type=Path, help="labels.jsonl of a scene set")
     e.set_defaults(func=evaluate)
 
+    c = subparsers.add_parser("calibrate", help="fit per-camera settings from a few frames",
+                              description="Try threshold settings on frames from one camera "
+                                          "and write the best as a calibration file for "
+                                          "`digitcam run --calibration FILE`.")
+    c.add_argument("--source", required=True, help="frames of the camera (any run source)")
+    c.add_argument("-o", "--output", type=Path, required=True, help="calibration file to write")
+    c.add_argument("--labels", type=Path, help="ground truth (labels.jsonl), if known")
+    c.add_argument("--frames", type=int, default=20, help="frames to use (default 20)")
+    c.add_argument("--model", help="model bundle (default: active or shipped)")
+    c.add_argument("--no-roi", action="store_true", help="do not restrict the search region")
+    c.add_argument("--build-reference", action="store_true",
+                   help="recompute the MNIST reference histogram (calibration/data) and exit")
+    c.add_argument("--data-dir", type=Path)
+    c.set_defaults(func=calibrate)
+
     s = subparsers.add_parser("scenes", help="generate photo-like frames with ground truth")
     s.add_argument("output", type=Path)
     s.add_argument("--count", type=int, default=20)
@@ -185,6 +200,45 @@ def evaluate(args: argparse.Namespace) -> int:
         logger.error("%s", exc)
         return 2
     print(json.dumps(report, indent=2))
+    return 0
+
+
+def calibrate(args: argparse.Namespace) -> int:
+    from itertools import islice
+
+    from edge.bundle import BundleError
+    from edge.calibrate import fit, save_settings
+    from edge.classifier import Classifier
+    from edge.evaluate import read_jsonl
+    from edge.models import resolve_bundle
+    from edge.sources import SourceError, open_source
+
+    if args.build_reference:
+        from calibration.histogram import compute_counts, write_reference
+        from edge import mnist
+
+        reference = write_reference(compute_counts(mnist.load_split("train", args.data_dir)
+                                                   .images))
+        print(reference.id)
+        return 0
+    try:
+        source = open_source(args.source)
+        with source:
+            frames = list(islice(source.frames(), args.frames))
+        labels = read_jsonl(args.labels) if args.labels else None
+        classifier = Classifier(resolve_bundle(args.model)).open()
+    except (SourceError, BundleError, OSError, ValueError) as exc:
+        logger.error("%s", exc)
+        return 2
+    if not frames:
+        logger.error("source %s gave no frames", args.source)
+        return 2
+    settings, report = fit(frames, classifier, labels, fit_roi=not args.no_roi)
+    save_settings(settings, args.output, {"camera": {"source": args.source},
+                                          "fit": report})
+    logger.warning("%s", report["exposure_hint"])
+    print(json.dumps({"calibration": str(args.output), "score": report["score"],
+                      "exposure_hint": report["exposure_hint"]}))
     return 0
 
 
