@@ -53,9 +53,13 @@ class Runner:
     def __init__(self, source: Source, pipeline: Pipeline, outputs: list[Output],
                  annotated: AnnotatedWriter | None = None, window: Window | None = None,
                  max_frames: int | None = None,
-                 load_classifier: Callable[[], Classifier] | None = None):
+                 load_classifier: Callable[[], Classifier] | None = None,
+                 watch_model: Callable[[], object] | None = None):
         self.source, self.pipeline, self.outputs = source, pipeline, outputs
         self.load_classifier = load_classifier
+        self.watch_model = watch_model  # returns the active model's identity, to notice flashes
+        self._watched = watch_model() if watch_model else None
+        self._next_watch = 0.0
         self._reload = threading.Event()
         self.reload_errors: list[str] = []
         self.annotated, self.window = annotated, window
@@ -94,6 +98,18 @@ class Runner:
             old.close()
         logger.info("model reloaded: now %s", new.version)
 
+    def _check_model_changed(self) -> None:
+        """Once a second: has `digitcam flash` activated another model? Then reload."""
+        if self.watch_model is None or time.monotonic() < self._next_watch:
+            return
+        self._next_watch = time.monotonic() + 1.0
+        current = self.watch_model()
+        if current != self._watched:
+            logger.info("the active model changed (%s -> %s): reloading", self._watched,
+                        current)
+            self._watched = current
+            self.request_reload()
+
     def stop(self, *_args) -> None:
         """Stop after the current frame (safe from a signal handler)."""
         self._stopping.set()
@@ -121,6 +137,7 @@ class Runner:
                 self.notifier.alive()
                 if self._stopping.is_set():
                     break
+                self._check_model_changed()
                 if self._reload.is_set():
                     self._reload_model()
                 try:

@@ -9,7 +9,8 @@ import sys
 
 logger = logging.getLogger(__name__)
 
-SUBCOMMAND_MODULES = ["train.cli", "convert.cli", "edge.run_cli", "edge.bench_cli"]
+SUBCOMMAND_MODULES = ["train.cli", "convert.cli", "edge.run_cli", "edge.bench_cli",
+                      "edge.flash_cli"]
 
 
 def build_parser() -> argparse.ArgumentParser:

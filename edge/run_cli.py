@@ -23,6 +23,7 @@ def add_parser(subparsers) -> None:
     p.add_argument("--source", help="picamera2 | picam:N | camera index | video | image | "
                                     "directory | glob")
     p.add_argument("--model", help="model bundle directory (default: active or shipped)")
+    p.add_argument("--store", help="model store used by `digitcam flash` (default from config)")
     p.add_argument("--jsonl", action="store_true", default=None,
                    help="one JSON object per frame on stdout (logs stay on stderr)")
     p.add_argument("--jsonl-file", help="also write the JSON lines to this file")
@@ -81,7 +82,7 @@ def apply_flags(config, args) -> None:
     """Command-line flags override the config file."""
     pairs = [("source", "source", "source"), ("source", "fps", "fps"),
              ("source", "loop", "loop"), ("model", "bundle", "model"),
-             ("model", "threads", "threads"), ("model", "min_confidence", "min_confidence"),
+             ("model", "threads", "threads"), ("model", "store", "store"), ("model", "min_confidence", "min_confidence"),
              ("locate", "calibration", "calibration"), ("locate", "correction", "correction"),
              ("output", "jsonl", "jsonl"), ("output", "jsonl_file", "jsonl_file"),
              ("output", "save_annotated", "save_annotated"), ("output", "display", "display")]
@@ -156,7 +157,7 @@ def run(args: argparse.Namespace) -> int:
     from edge.app import Runner
     from edge.calibrate import load_settings
     from edge.classifier import Classifier
-    from edge.models import resolve_bundle
+    from edge.models import active_in_store, resolve_bundle
     from edge.overlay import AnnotatedWriter, Window
     from edge.pipeline import Pipeline
     from edge.sources import SourceError, open_source
@@ -180,7 +181,9 @@ def run(args: argparse.Namespace) -> int:
                         AnnotatedWriter(config.output.save_annotated)
                         if config.output.save_annotated else None,
                         Window() if config.output.display else None, args.max_frames,
-                        load_classifier)
+                        load_classifier,
+                        watch_model=None if config.model.bundle else
+                        lambda: active_in_store(config.model.store))
         runner.outputs = build_outputs(config, runner)
         try:
             return runner.run()
