@@ -82,7 +82,8 @@ def apply_flags(config, args) -> None:
     """Command-line flags override the config file."""
     pairs = [("source", "source", "source"), ("source", "fps", "fps"),
              ("source", "loop", "loop"), ("model", "bundle", "model"),
-             ("model", "threads", "threads"), ("model", "store", "store"), ("model", "min_confidence", "min_confidence"),
+             ("model", "threads", "threads"), ("model", "store", "store"),
+             ("model", "min_confidence", "min_confidence"),
              ("locate", "calibration", "calibration"), ("locate", "correction", "correction"),
              ("output", "jsonl", "jsonl"), ("output", "jsonl_file", "jsonl_file"),
              ("output", "save_annotated", "save_annotated"), ("output", "display", "display")]
