@@ -61,6 +61,7 @@ class Runner:
         self._watched = watch_model() if watch_model else None
         self._next_watch = 0.0
         self._reload = threading.Event()
+        self.commands: dict[str, Callable[[dict], str]] = {}
         self.reload_errors: list[str] = []
         self.annotated, self.window = annotated, window
         self.max_frames = max_frames
@@ -76,6 +77,8 @@ class Runner:
         self._reload.set()
 
     def handle_command(self, name: str, args: dict) -> str:
+        if name in self.commands:
+            return self.commands[name](args)
         if name == "reload":
             if self.load_classifier is None:
                 raise ValueError("this runner cannot reload its model")

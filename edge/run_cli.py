@@ -155,6 +155,9 @@ def run(args: argparse.Namespace) -> int:
     if not config.source.source:
         logger.error("no source: pass --source (or set [source] source in the config)")
         return 2
+    if config.model.allow_unsigned:
+        logger.warning("allow_unsigned = true: unsigned models will be accepted by flash "
+                       "(development only)")
     from edge.app import Runner
     from edge.calibrate import load_settings
     from edge.classifier import Classifier
@@ -186,6 +189,17 @@ def run(args: argparse.Namespace) -> int:
                         watch_model=None if config.model.bundle else
                         lambda: active_in_store(config.model.store))
         runner.outputs = build_outputs(config, runner)
+        mqtt_outputs = [o for o in runner.outputs if o.name == "mqtt"]
+        if mqtt_outputs and not config.model.bundle:
+            from edge.flash import FlashPolicy, ModelStore
+            from edge.remote import RemoteFlasher
+
+            flasher = RemoteFlasher(
+                ModelStore(config.model.store),
+                FlashPolicy(trusted_keys=list(config.model.trusted_keys),
+                            allow_unsigned=config.model.allow_unsigned),
+                lambda payload: mqtt_outputs[0].publish_event("flash/status", payload))
+            runner.commands["flash"] = flasher.handle
         try:
             return runner.run()
         except SourceError as exc:

@@ -30,8 +30,10 @@ from edge.outputs.stable import StableReading
 
 logger = logging.getLogger(__name__)
 
-COMMANDS = {"capture": {"id"}, "reload": {"id"}, "status": {"id"}}
+COMMANDS = {"capture": {"id"}, "reload": {"id"}, "status": {"id"},
+            "flash": {"id", "path", "url", "transfer", "index", "total", "data", "sha256"}}
 MAX_COMMAND_BYTES = 4096
+MAX_FLASH_CHUNK_BYTES = 320 * 1024  # a base64 chunk of a bundle archive
 
 
 def parse_host(value: str, default_port: int = 1883) -> tuple[str, int]:
@@ -55,8 +57,9 @@ def validate_command(name: str, payload: bytes) -> dict:
     """The command's arguments, or ValueError saying what is wrong with it."""
     if name not in COMMANDS:
         raise ValueError(f"unknown command {name!r}; known: {', '.join(sorted(COMMANDS))}")
-    if len(payload) > MAX_COMMAND_BYTES:
-        raise ValueError(f"payload of {len(payload)} bytes is over {MAX_COMMAND_BYTES}")
+    limit = MAX_FLASH_CHUNK_BYTES if name == "flash" else MAX_COMMAND_BYTES
+    if len(payload) > limit:
+        raise ValueError(f"payload of {len(payload)} bytes is over {limit}")
     if not payload.strip():
         return {}
     try:
@@ -220,6 +223,11 @@ class MqttOutput(Output):
         if self.on_command is None:
             raise ValueError(f"{name!r} is not available here")
         return self.on_command(name, args)
+
+    def publish_event(self, name: str, payload: dict) -> None:
+        """An immediate QoS 1 message on ``<prefix>/<name>`` (e.g. flash/status)."""
+        if self._client is not None:
+            self._client.publish(self.topic(name), json.dumps(payload), qos=1)
 
     def status(self) -> dict:
         status = {**self.status_provider(), "queue_depth": len(self.queue),
