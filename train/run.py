@@ -80,6 +80,22 @@ def _save_inference_copy(model, path: Path) -> None:
     clone.save(path)
 
 
+def _epoch_timer(path: Path):
+    """A callback that adds each epoch's wall time to ``path``, so the training time of a
+    member survives interruptions and ``--resume``."""
+    import keras
+
+    class EpochTimer(keras.callbacks.Callback):
+        def on_epoch_begin(self, epoch, logs=None):
+            self._started = time.time()
+
+        def on_epoch_end(self, epoch, logs=None):
+            total = float(path.read_text()) if path.exists() else 0.0
+            path.write_text(str(total + time.time() - self._started))
+
+    return EpochTimer()
+
+
 def train(config: TrainConfig, resume: bool = False) -> dict:
     # --- setup -----------------------------------------------------------------------
     import keras
@@ -143,11 +159,14 @@ def train(config: TrainConfig, resume: bool = False) -> dict:
             keras.callbacks.ModelCheckpoint(str(member_dir / "best.keras"),
                                             monitor="val_accuracy", save_best_only=True),
             keras.callbacks.CSVLogger(str(member_dir / "history.csv"), append=True),
+            _epoch_timer(member_dir / "epoch_seconds.txt"),
         ]
         logger.info("training %s (%d parameters) for up to %d epochs", name,
                     model.count_params(), config.epochs)
+        fit_started = time.time()
         model.fit(batches, validation_data=(x_val, splits.y_val), epochs=config.epochs,
                   callbacks=callbacks, verbose=verbose)
+        fit_ended = time.time()
         if (member_dir / "best.keras").exists():
             model = keras.models.load_model(member_dir / "best.keras")
         _save_inference_copy(model, member_dir / "model.keras")
@@ -158,7 +177,10 @@ def train(config: TrainConfig, resume: bool = False) -> dict:
         wrong = (train_pred != splits.y_train).astype(np.float64)
         weights, alpha, error = boosting.samme_update(weights, wrong, config.boost_learning_rate)
         np.save(run_dir / "boost_weights.npy", weights)
-        seconds = time.time() - started
+        # Epochs summed over every (resumed) process, plus this process's own set-up and
+        # evaluation time.
+        epoch_seconds = float((member_dir / "epoch_seconds.txt").read_text())
+        seconds = epoch_seconds + (time.time() - started) - (fit_ended - fit_started)
         state["members"].append({"name": name, "kind": kind, "alpha": alpha,
                                  "weighted_train_error": error, "val_accuracy": val_acc,
                                  "params": model.count_params(), "seconds": seconds})
