@@ -52,9 +52,9 @@ def ink_map(gray: np.ndarray) -> np.ndarray:
     paper = cv2.morphologyEx(small, cv2.MORPH_CLOSE, kernel)
     paper = cv2.blur(paper, (3, 3))
     paper = cv2.resize(paper, (width, height), interpolation=cv2.INTER_LINEAR)
-    paper = np.maximum(paper, gray)
+    paper = cv2.max(paper, gray)
     darkness = cv2.subtract(paper, gray)
-    return cv2.divide(darkness, np.maximum(paper, 1), scale=255)
+    return cv2.divide(darkness, paper, scale=255)  # OpenCV gives 0 where paper is 0
 
 
 def threshold_level(ink: np.ndarray, settings: LocateSettings) -> float:
@@ -190,7 +190,8 @@ def locate(gray: np.ndarray, settings: LocateSettings | None = None,
         area = sum(int(stats[c, cv2.CC_STAT_AREA]) for c in group)
         if area > 0.75 * w * h or (touches_edge and h > 0.5 * height):
             continue  # a filled blob or the frame's own border, not a stroke
-        mask = np.isin(labels[ys0:ys1, xs0:xs1], group)
+        region = labels[ys0:ys1, xs0:xs1]
+        mask = region == group[0] if len(group) == 1 else np.isin(region, group)
         refined = _refine(work, (xs0 * factor, ys0 * factor, w * factor, h * factor), mask,
                           level, factor)
         if refined is None:
