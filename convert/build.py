@@ -125,7 +125,11 @@ def convert_run(run_dir: Path, out_dir: Path, representative_size: int = 600,
     float_bytes = convert(ensemble, "float32")
     (scratch / "float32.tflite").write_bytes(float_bytes)
     for variant in variants:
-        if variant not in ("int8", "float32"):
+        if variant == "member0-int8":  # one member alone: the accuracy/latency trade-off
+            single = build_ensemble(members[:1], [1.0], name="single_member")
+            (scratch / "member0-int8.tflite").write_bytes(
+                convert(single, "int8", rep_set.images))
+        elif variant not in ("int8", "float32"):
             (scratch / f"{variant}.tflite").write_bytes(convert(ensemble, variant))
 
     float_probs = _keras_probabilities(ensemble, images)

@@ -22,8 +22,9 @@ def add_parser(subparsers) -> None:
     p.add_argument("--augmented-fraction", type=float, default=0.25,
                    help="share of representative images replaced by camera-like "
                         "augmented copies (default 0.25)")
-    p.add_argument("--variants", default="float16,dynamic",
-                   help="extra variants to build for comparison (float16, dynamic)")
+    p.add_argument("--variants", default="float16,dynamic,member0-int8",
+                   help="extra variants to build for comparison: float16, dynamic, "
+                        "member0-int8 (one member alone); float32 is always built")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--data-dir", type=Path, default=None)
     p.add_argument("--test-limit", type=int, default=None,

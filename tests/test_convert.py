@@ -110,3 +110,16 @@ def test_convert_command_exits_non_zero_and_writes_no_bundle_when_parity_fails(
     assert result.returncode == 1
     assert "no bundle written" in result.stderr
     assert not (tmp_path / "b").exists()
+
+
+def test_same_results_under_the_tflite_runtime_interpreter_api(quick_bundle, mnist_dir):
+    """tflite_runtime and tensorflow.lite share one Interpreter API; the bundle must give
+    the same probabilities under it as under ai_edge_litert."""
+    from edge.runtime import find_runtime
+
+    images = mnist.load_split("test", mnist_dir).images[:64]
+    outputs = {}
+    for name in ("ai_edge_litert", "tensorflow"):
+        with Classifier(quick_bundle, runtime=find_runtime(name)) as classifier:
+            outputs[name] = classifier.classify(images)
+    assert np.array_equal(outputs["ai_edge_litert"], outputs["tensorflow"])
