@@ -5,13 +5,13 @@ from __future__ import annotations
 import json
 import logging
 import shutil
-import time
 from datetime import datetime, timezone
 from pathlib import Path
 
 import numpy as np
 
 from edge import mnist
+from edge.bench import latency, tflite_probabilities
 from edge.bundle import FORMAT, MANIFEST_FILE, MODEL_FILE, open_bundle, sha256_file, tensor_spec
 
 logger = logging.getLogger(__name__)
@@ -35,37 +35,6 @@ def parity_ok(float_acc: float, int8_acc: float, agreement: float,
 
 def _keras_probabilities(model, images: np.ndarray) -> np.ndarray:
     return model.predict(images.astype(np.float32)[..., None], batch_size=1000, verbose=0)
-
-
-def _tflite_probabilities(path: Path, images: np.ndarray) -> np.ndarray:
-    from edge.runtime import find_runtime
-
-    interpreter = find_runtime().interpreter_class(model_path=str(path), num_threads=2)
-    inp, out = interpreter.get_input_details()[0], interpreter.get_output_details()[0]
-    interpreter.resize_tensor_input(inp["index"], [len(images), 28, 28, 1])
-    interpreter.allocate_tensors()
-    interpreter.set_tensor(inp["index"], images[..., None].astype(inp["dtype"]))
-    interpreter.invoke()
-    raw = interpreter.get_tensor(out["index"])
-    scale, zero = out["quantization"]
-    return (raw.astype(np.float32) - zero) * scale if scale else raw.astype(np.float32)
-
-
-def latency_per_digit_ms(path: Path, repeats: int = 300) -> float:
-    """Median single-thread latency of one digit (batch 1)."""
-    from edge.runtime import find_runtime
-
-    interpreter = find_runtime().interpreter_class(model_path=str(path), num_threads=1)
-    interpreter.allocate_tensors()
-    inp = interpreter.get_input_details()[0]
-    data = np.zeros(inp["shape"], inp["dtype"])
-    times = []
-    for _ in range(repeats + 20):
-        interpreter.set_tensor(inp["index"], data)
-        started = time.perf_counter()
-        interpreter.invoke()
-        times.append(time.perf_counter() - started)
-    return float(np.median(times[20:]) * 1000)
 
 
 def write_bundle(out_dir: Path, model_bytes: bytes, manifest_extra: dict) -> dict:
@@ -133,21 +102,22 @@ def convert_run(run_dir: Path, out_dir: Path, representative_size: int = 600,
             (scratch / f"{variant}.tflite").write_bytes(convert(ensemble, variant))
 
     float_probs = _keras_probabilities(ensemble, images)
-    int8_probs = _tflite_probabilities(scratch / "int8.tflite", images)
+    int8_probs = tflite_probabilities(scratch / "int8.tflite", images)
     float_acc = float((float_probs.argmax(1) == labels).mean())
     int8_acc = float((int8_probs.argmax(1) == labels).mean())
     agreement = float((float_probs.argmax(1) == int8_probs.argmax(1)).mean())
     sizes = {p.stem: p.stat().st_size for p in scratch.glob("*.tflite")}
-    latency = {}
+    per_digit = {}
     if measure_latency:
-        latency = {stem: latency_per_digit_ms(scratch / f"{stem}.tflite") for stem in sizes}
+        per_digit = {stem: latency(scratch / f"{stem}.tflite", batch=1, threads=1,
+                                 repeats=300)["p50"] for stem in sizes}
     report = {
         "accuracy": {"float": float_acc, "int8": int8_acc},
         "top1_agreement": agreement,
         "test_images": int(len(labels)),
         "size_bytes": sizes,
         "int8_size_ratio": sizes["int8"] / sizes["float32"],
-        "latency_ms_per_digit_1_thread": latency,
+        "latency_ms_per_digit_1_thread": per_digit,
         "representative": rep_set.describe(),
         "members": [m.name for m in members],
         "member_weights": weights,

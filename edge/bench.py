@@ -92,20 +92,27 @@ def accuracy_check(measured: float, recorded: float, n: int) -> dict:
             "ok": abs(measured - recorded) <= tolerance}
 
 
-def tflite_accuracy(path: Path, images, labels, threads: int = 2) -> float:
+def tflite_probabilities(path: Path, images, threads: int = 2,
+                         batch_size: int = 500) -> np.ndarray:
+    """Float probabilities of a .tflite model (any variant) for uint8 images."""
     interpreter = find_runtime().interpreter_class(model_path=str(path), num_threads=threads)
     inp = interpreter.get_input_details()[0]
     out = interpreter.get_output_details()[0]
-    correct = 0
-    for start in range(0, len(images), 500):
-        batch = images[start:start + 500][..., None]
+    scale, zero = out["quantization"]
+    result = np.empty((len(images), 10), np.float32)
+    for start in range(0, len(images), batch_size):
+        batch = images[start:start + batch_size][..., None]
         interpreter.resize_tensor_input(inp["index"], list(batch.shape))
         interpreter.allocate_tensors()
         interpreter.set_tensor(inp["index"], batch.astype(inp["dtype"]))
         interpreter.invoke()
-        correct += int((interpreter.get_tensor(out["index"]).argmax(1)
-                        == labels[start:start + 500]).sum())
-    return correct / len(images)
+        raw = interpreter.get_tensor(out["index"]).astype(np.float32)
+        result[start:start + batch_size] = (raw - zero) * scale if scale else raw
+    return result
+
+
+def tflite_accuracy(path: Path, images, labels, threads: int = 2) -> float:
+    return float((tflite_probabilities(path, images, threads).argmax(1) == labels).mean())
 
 
 def latency(path: Path, batch: int, threads: int, repeats: int) -> dict:

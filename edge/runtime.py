@@ -14,7 +14,7 @@ logger = logging.getLogger(__name__)
 CANDIDATES = [
     ("ai_edge_litert.interpreter", "ai-edge-litert"),
     ("tflite_runtime.interpreter", "tflite-runtime"),
-    ("tensorflow.lite", "tensorflow"),
+    ("tensorflow.lite.python.interpreter", "tensorflow"),  # what tf.lite.Interpreter is
 ]
 
 
