@@ -63,3 +63,24 @@ def test_a_corrupted_bundle_is_caught(tmp_path, shipped_bundle):
     result = digitcam("bench", "--model", bundle, "--limit", "100", "--json")
     assert result.returncode == 2
     assert "sha256" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_bench_result_is_published_on_mqtt(tmp_path, shipped_bundle):
+    from pathlib import Path
+
+    from tests.mqtt_helpers import MOSQUITTO, Broker, Recorder
+
+    if not Path(MOSQUITTO).exists():
+        pytest.skip("mosquitto is not installed (scripts/test.sh installs it)")
+    broker = Broker(tmp_path).start()
+    try:
+        recorder = Recorder(broker.port, "digitcam/benchbox/bench")
+        result = digitcam("bench", "--model", shipped_bundle, "--limit", "100", "--repeats",
+                          "5", "--threads", "1", "--no-baselines", "--json", "--mqtt",
+                          f"127.0.0.1:{broker.port}", "--device-id", "benchbox", check=True)
+        assert recorder.wait_for(lambda: recorder.payloads("digitcam/benchbox/bench"))
+        published = json.loads(recorder.payloads("digitcam/benchbox/bench")[0])
+        assert published["mnist_accuracy"] == json.loads(result.stdout)["mnist_accuracy"]
+        recorder.close()
+    finally:
+        broker.stop()

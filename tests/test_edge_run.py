@@ -277,3 +277,33 @@ def test_shipped_samples_have_labels_for_every_frame():
     assert sorted(label["file"] for label in labels) == frames
     assert 1 <= len(frames) <= 40
     assert sum(p.stat().st_size for p in (ROOT / "samples").iterdir()) <= 3 * 1024 * 1024
+
+
+def test_a_model_that_fails_to_load_keeps_the_old_one_serving(scene_dir, shipped_bundle):
+    from edge.app import Runner
+    from edge.bundle import BundleError
+    from edge.classifier import Classifier
+    from edge.outputs.base import Output
+    from edge.pipeline import Pipeline
+    from edge.sources import open_source
+
+    class Collect(Output):
+        def __init__(self):
+            self.rows = []
+
+        def publish(self, result):
+            self.rows.append(result)
+            if len(self.rows) == 3:
+                runner.request_reload()
+
+    def broken_loader():
+        raise BundleError("model.tflite: sha256 does not match")
+
+    collect = Collect()
+    with Classifier(shipped_bundle) as classifier:
+        runner = Runner(open_source(str(scene_dir)), Pipeline(classifier), [collect],
+                        load_classifier=broken_loader)
+        runner.run()
+    assert len(collect.rows) == 24  # every frame still processed
+    assert {r["model"] for r in collect.rows} == {classifier.version}
+    assert runner.reload_errors and "sha256" in runner.reload_errors[0]
