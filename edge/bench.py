@@ -183,7 +183,8 @@ def live_throughput(classifier: Classifier, spec: str, seconds: float) -> dict:
             "total_ms_p50": round(float(np.median(totals)), 3)}
 
 
-def keras_baseline(models_dir: Path, images, labels) -> dict | None:
+def keras_baseline(models_dir: Path, images, labels,
+                   weights: list[float] | None = None) -> dict | None:
     if importlib.util.find_spec("tensorflow") is None:
         return None
     keras_files = sorted(models_dir.glob("keras/*.keras"))
@@ -193,7 +194,10 @@ def keras_baseline(models_dir: Path, images, labels) -> dict | None:
 
     models = [keras.models.load_model(p) for p in keras_files]
     x = images.astype(np.float32)[..., None] / 255.0
-    probs = np.mean([m.predict(x, batch_size=1000, verbose=0) for m in models], axis=0)
+    member_probs = np.stack([m.predict(x, batch_size=1000, verbose=0) for m in models])
+    if weights is None or len(weights) != len(models):
+        weights = [1.0] * len(models)
+    probs = np.tensordot(np.asarray(weights) / np.sum(weights), member_probs, axes=1)
     started = time.perf_counter()
     for _ in range(20):
         for m in models:
@@ -258,7 +262,9 @@ def baseline_results(bundle_path: Path, images, labels, repeats: int) -> dict:
             out[name] = {"accuracy": round(tflite_accuracy(path, images, labels), 6),
                          "latency_ms_batch1": latency(path, 1, 1, repeats),
                          "size_bytes": path.stat().st_size}
-    keras_result = keras_baseline(bundle_path.parent, images, labels)
+    manifest = open_bundle(bundle_path).manifest
+    weights = (manifest.get("training") or {}).get("member_weights")
+    keras_result = keras_baseline(bundle_path.parent, images, labels, weights)
     if keras_result is not None:
         out["keras"] = keras_result
     return out
