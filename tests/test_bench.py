@@ -84,3 +84,24 @@ def test_bench_result_is_published_on_mqtt(tmp_path, shipped_bundle):
         recorder.close()
     finally:
         broker.stop()
+
+
+def test_live_source_throughput(tmp_path, shipped_bundle):
+    """--source measures a live feed for --seconds; a looping video file stands in here."""
+    import cv2
+    import numpy as np
+
+    video = tmp_path / "feed.avi"
+    frame = cv2.imread(str(shipped_bundle.parent.parent / "samples" / "mnist_0000.jpg"))
+    writer = cv2.VideoWriter(str(video), cv2.VideoWriter_fourcc(*"MJPG"), 10,
+                             (frame.shape[1], frame.shape[0]))
+    for _ in range(5):
+        writer.write(frame)
+    writer.release()
+    assert np.asarray(frame).size
+    result = json.loads(digitcam("bench", "--model", shipped_bundle, "--limit", "100",
+                                 "--repeats", "5", "--threads", "1", "--no-baselines",
+                                 "--samples", tmp_path / "none", "--source", video,
+                                 "--seconds", "1", "--json", check=True).stdout)
+    live = result["live"]
+    assert live["frames"] >= 1 and live["fps"] > 0 and live["total_ms_p50"] > 0

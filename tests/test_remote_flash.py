@@ -90,3 +90,21 @@ def test_remote_refusals_are_reported_and_the_device_keeps_its_model(fleet, ship
     recorder.close()
     for _, store in devices.values():
         assert store.active_version() == "v1"
+
+
+def test_flash_by_path_on_the_device(fleet, shipped_bundle):
+    from edge.flash import archive_bundle
+
+    broker, devices, tmp_path = fleet
+    v4 = make_version(shipped_bundle, tmp_path / "v4", "v4", tmp_path / "k.key")
+    archive = archive_bundle(v4, tmp_path / "v4.tar.gz")
+    recorder = Recorder(broker.port, "digitcam/cam1/flash/status", client_id="t4")
+    recorder.publish("digitcam/cam1/cmd/flash", json.dumps({"path": str(archive), "id": "p1"}))
+    done = lambda: [json.loads(p) for p in recorder.payloads(  # noqa: E731
+        "digitcam/cam1/flash/status") if json.loads(p)["state"] in ("done", "refused")]
+    assert recorder.wait_for(lambda: done(), timeout=60)
+    assert done()[0]["state"] == "done" and done()[0]["version"] == "v4"
+    states = [json.loads(p)["state"] for p in recorder.payloads("digitcam/cam1/flash/status")]
+    assert states[:2] == ["staging", "verifying"]  # progress is reported along the way
+    assert devices["cam1"][1].active_version() == "v4"
+    recorder.close()
