@@ -75,7 +75,7 @@ def _save_inference_copy(model, path: Path) -> None:
     """Save weights and architecture only (no optimizer state): a third of the size."""
     import keras
 
-    clone = keras.models.clone_model(model)
+    clone = keras.Model.from_config(model.get_config())  # uncompiled: no optimizer state
     clone.set_weights(model.get_weights())
     clone.save(path)
 
