@@ -50,7 +50,8 @@ class ModelConfig:
     store: str = describe("~/.local/share/digitcam/models",
                           "model store directory used by `digitcam flash`")
     threads: int = describe(1, "interpreter threads")
-    min_confidence: float = describe(0.6, "below this, a digit is reported as '?'")
+    min_confidence: float = describe(0.4, "below this, a digit is reported as '?' "
+                                          "(0.4 was chosen on the tuning scenes)")
     trusted_keys: list = describe([], "Ed25519 public keys (hex) whose bundles may be flashed")
     allow_unsigned: bool = describe(False, "accept unsigned bundles (development only)")
 

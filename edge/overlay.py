@@ -14,7 +14,7 @@ logger = logging.getLogger(__name__)
 GREEN, ORANGE, RED = (40, 170, 40), (0, 140, 255), (30, 30, 220)
 
 
-def draw(image: np.ndarray, result: dict, min_confidence: float = 0.6) -> np.ndarray:
+def draw(image: np.ndarray, result: dict) -> np.ndarray:
     """A BGR copy of ``image`` with the result drawn on it."""
     canvas = cv2.cvtColor(image, cv2.COLOR_GRAY2BGR) if image.ndim == 2 else image.copy()
     scale = max(0.5, canvas.shape[0] / 700)

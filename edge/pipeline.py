@@ -47,7 +47,7 @@ def reading_of(digits: list[dict]) -> str:
 
 class Pipeline:
     def __init__(self, classifier: Classifier, settings: LocateSettings | None = None,
-                 min_confidence: float = 0.6, correction: str = "specify"):
+                 min_confidence: float = 0.4, correction: str = "specify"):
         self.classifier = classifier
         self.settings = settings or LocateSettings()
         self.min_confidence = min_confidence
