@@ -190,8 +190,8 @@ def keras_baseline(models_dir: Path, images, labels,
     keras_files = sorted(models_dir.glob("keras/*.keras"))
     if not keras_files:
         return None
-    import keras
-
+    # Optional baseline: TensorFlow is loaded only here, and only when it is installed.
+    keras = importlib.import_module("keras")
     models = [keras.models.load_model(p) for p in keras_files]
     x = images.astype(np.float32)[..., None] / 255.0
     member_probs = np.stack([m.predict(x, batch_size=1000, verbose=0) for m in models])
