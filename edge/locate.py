@@ -73,7 +73,13 @@ def remove_lines(binary: np.ndarray) -> np.ndarray:
     height, width = binary.shape
     lines = np.zeros_like(binary)
     # Only lines far longer than any digit: a third of the width, or 70 % of the height.
-    for kernel_shape in ((max(15, width // 3), 1), (1, max(15, int(height * 0.7)))):
+    # A row (column) with fewer ink pixels than that cannot hold one: skip the opening.
+    ink_per_row = np.count_nonzero(binary, axis=1)
+    ink_per_column = np.count_nonzero(binary, axis=0)
+    for kernel_shape, counts in (((max(15, width // 3), 1), ink_per_row),
+                                 ((1, max(15, int(height * 0.7))), ink_per_column)):
+        if counts.max(initial=0) < max(kernel_shape):
+            continue
         kernel = cv2.getStructuringElement(cv2.MORPH_RECT, kernel_shape)
         lines |= cv2.morphologyEx(binary, cv2.MORPH_OPEN, kernel)
     if not lines.any():
