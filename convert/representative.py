@@ -22,16 +22,15 @@ logger = logging.getLogger(__name__)
 class RepresentativeSet:
     images: np.ndarray  # uint8 [N, 28, 28]
     train_indices: np.ndarray  # index into the MNIST training set of each source image
+    labels: np.ndarray  # the label of each image
     augmented: int  # how many of the images are augmented copies
 
     def describe(self) -> dict:
         return {"size": int(len(self.images)), "source": "mnist-train",
                 "augmented": self.augmented,
-                "per_class": np.bincount(self._labels, minlength=10).tolist(),
+                "per_class": np.bincount(self.labels, minlength=10).tolist(),
                 "sha256_of_indices": hashlib.sha256(
                     self.train_indices.astype(np.int64).tobytes()).hexdigest()}
-
-    _labels: np.ndarray = None  # type: ignore[assignment]
 
 
 def sample(size: int = 600, seed: int = 0, augmented_fraction: float = 0.25,
@@ -51,7 +50,6 @@ def sample(size: int = 600, seed: int = 0, augmented_fraction: float = 0.25,
         from train.augment import augment_batch  # needs only numpy and OpenCV
 
         images[:n_aug] = augment_batch(images[:n_aug], rng)
-    result = RepresentativeSet(images, indices, n_aug)
-    object.__setattr__(result, "_labels", train.labels[indices])
+    result = RepresentativeSet(images, indices, train.labels[indices], n_aug)
     logger.info("representative set: %d training images (%d augmented)", size, n_aug)
     return result

@@ -61,7 +61,10 @@ class Runner:
         self._watched = watch_model() if watch_model else None
         self._next_watch = 0.0
         self._reload = threading.Event()
+        # Commands this runner answers (MQTT cmd/<name>); more are registered by the caller.
         self.commands: dict[str, Callable[[dict], str]] = {}
+        if load_classifier is not None:
+            self.commands["reload"] = self._command_reload
         self.reload_errors: list[str] = []
         self.annotated, self.window = annotated, window
         self.max_frames = max_frames
@@ -76,15 +79,14 @@ class Runner:
         """Load the model again (e.g. after a flash) before the next frame."""
         self._reload.set()
 
+    def _command_reload(self, args: dict) -> str:
+        self.request_reload()
+        return "the model will be reloaded before the next frame"
+
     def handle_command(self, name: str, args: dict) -> str:
-        if name in self.commands:
-            return self.commands[name](args)
-        if name == "reload":
-            if self.load_classifier is None:
-                raise ValueError("this runner cannot reload its model")
-            self.request_reload()
-            return "the model will be reloaded before the next frame"
-        raise ValueError(f"unknown command {name!r}")
+        if name not in self.commands:
+            raise ValueError(f"{name!r} is not available on this device")
+        return self.commands[name](args)
 
     def _reload_model(self) -> None:
         """Swap interpreters between frames; on failure keep serving the old model."""

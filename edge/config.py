@@ -22,6 +22,8 @@ if sys.version_info >= (3, 11):
 else:  # pragma: no cover
     import tomli as tomllib
 
+from calibration.histogram import CORRECTIONS  # noqa: E402
+
 logger = logging.getLogger(__name__)
 
 
@@ -115,7 +117,7 @@ class Config:
         return self.mqtt.topic_prefix or f"digitcam/{self.device_id}"
 
 
-CHOICES = {("locate", "correction"): {"specify", "gamma", "none"},
+CHOICES = {("locate", "correction"): set(CORRECTIONS),
            ("serial", "mode"): {"json", "text"}}
 POSITIVE = {("model", "threads"), ("output", "stable_frames"), ("mqtt", "port"),
             ("serial", "baud"), ("mqtt", "queue_max"), ("output", "status_interval")}

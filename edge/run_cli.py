@@ -78,25 +78,24 @@ def add_parser(subparsers) -> None:
     s.set_defaults(func=scenes)
 
 
+# (config section, config key, command-line flag)
+FLAG_OVERRIDES = [
+    ("source", "source", "source"), ("source", "fps", "fps"), ("source", "loop", "loop"),
+    ("model", "bundle", "model"), ("model", "threads", "threads"), ("model", "store", "store"),
+    ("model", "min_confidence", "min_confidence"),
+    ("locate", "calibration", "calibration"), ("locate", "correction", "correction"),
+    ("output", "jsonl", "jsonl"), ("output", "jsonl_file", "jsonl_file"),
+    ("output", "save_annotated", "save_annotated"), ("output", "display", "display"),
+    ("output", "publish_every_frame", "publish_every_frame"),
+    ("output", "stable_frames", "stable_frames"),
+    ("output", "status_interval", "status_interval"),
+    ("serial", "port", "serial"), ("serial", "baud", "baud"), ("serial", "mode", "serial_mode"),
+]
+
+
 def apply_flags(config, args) -> None:
     """Command-line flags override the config file."""
-    pairs = [("source", "source", "source"), ("source", "fps", "fps"),
-             ("source", "loop", "loop"), ("model", "bundle", "model"),
-             ("model", "threads", "threads"), ("model", "store", "store"),
-             ("model", "min_confidence", "min_confidence"),
-             ("locate", "calibration", "calibration"), ("locate", "correction", "correction"),
-             ("output", "jsonl", "jsonl"), ("output", "jsonl_file", "jsonl_file"),
-             ("output", "save_annotated", "save_annotated"), ("output", "display", "display")]
-    for section, key, flag in pairs:
-        value = getattr(args, flag, None)
-        if value is not None:
-            setattr(getattr(config, section), key, value)
-    more = [("output", "publish_every_frame", "publish_every_frame"),
-            ("output", "stable_frames", "stable_frames"),
-            ("output", "status_interval", "status_interval"),
-            ("serial", "port", "serial"), ("serial", "baud", "baud"),
-            ("serial", "mode", "serial_mode")]
-    for section, key, flag in more:
+    for section, key, flag in FLAG_OVERRIDES:
         value = getattr(args, flag, None)
         if value is not None:
             setattr(getattr(config, section), key, value)
