@@ -20,8 +20,13 @@ def add_parser(subparsers) -> None:
                         "(default: $DIGITCAM_MNIST_DIR, then ../shared/data/mnist)")
     p.add_argument("--seed", type=int, default=1)
     p.add_argument("--epochs", type=int, default=None, help="maximum epochs per member")
+    p.add_argument("--width", type=int, default=None,
+                   help="channels of the members' middle stage (default 24)")
+    p.add_argument("--schedule", choices=["cosine", "exponential"], default=None,
+                   help="learning-rate annealing: one warm-up epoch then cosine (default), "
+                        "or exponential decay by --learning-rate-decay per epoch")
     p.add_argument("--learning-rate-decay", type=float, default=None,
-                   help="per-epoch factor of the learning-rate annealing (default 0.84)")
+                   help="per-epoch factor of the exponential schedule (default 0.84)")
     p.add_argument("--members", default=None,
                    help="comma-separated member kinds (resnet,plain,strided)")
     p.add_argument("--ensemble", choices=["boost", "average"], default="boost",
@@ -40,8 +45,9 @@ def run(args: argparse.Namespace) -> int:
                  "boost": args.ensemble == "boost"}
     if args.epochs is not None:
         overrides["epochs"] = args.epochs
-    if args.learning_rate_decay is not None:
-        overrides["learning_rate_decay"] = args.learning_rate_decay
+    for name in ("width", "schedule", "learning_rate_decay"):
+        if getattr(args, name) is not None:
+            overrides[name] = getattr(args, name)
     if args.members:
         overrides["members"] = [m.strip() for m in args.members.split(",") if m.strip()]
     if args.quick:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import platform
 import sys
 import time
@@ -27,14 +28,17 @@ class TrainConfig:
     data_dir: Path | None = None
     seed: int = 1
     members: list[str] = field(default_factory=lambda: ["resnet", "plain", "strided"])
-    width: int = 32
+    width: int = 24  # channels of the middle stage; the edge latency scales with its square
     dense_units: int = 128
     dropout_rate: float = 0.4
-    epochs: int = 18
+    epochs: int = 20
     batch_size: int = 128
-    learning_rate: float = 2e-3
-    learning_rate_decay: float = 0.84  # per epoch: annealing to ~1/20 over 18 epochs
-    patience: int = 6
+    learning_rate: float = 2e-3  # peak, reached after the warm-up
+    schedule: str = "cosine"  # "cosine": warm-up then cosine annealing; "exponential"
+    warmup_epochs: int = 1
+    learning_rate_decay: float = 0.84  # per epoch, for the exponential schedule only
+    camera_probability: float = 0.3  # share of training digits given camera-like damage
+    patience: int = 8
     validation_size: int = 5000
     train_limit: int | None = None
     test_limit: int | None = None
@@ -45,10 +49,26 @@ class TrainConfig:
 
 def quick_config(run_dir: Path, **overrides) -> TrainConfig:
     """A tiny end-to-end configuration for tests and CI (well under two minutes)."""
-    values = dict(run_dir=run_dir, width=8, dense_units=32, epochs=2, train_limit=6000,
-                  validation_size=1000, test_limit=2000, learning_rate=3e-3, quick=True)
+    values = dict(run_dir=run_dir, width=8, dense_units=32, epochs=2, warmup_epochs=0,
+                  train_limit=6000, validation_size=1000, test_limit=2000,
+                  learning_rate=3e-3, quick=True)
     values.update(overrides)
     return TrainConfig(**values)
+
+
+def learning_rate_at(config: TrainConfig, epoch: int) -> float:
+    """The learning rate of an epoch (0-based); a pure function of the epoch, so a resumed
+    run continues the same schedule."""
+    if config.schedule == "exponential":
+        return config.learning_rate * config.learning_rate_decay ** epoch
+    if config.schedule != "cosine":
+        raise ValueError(f"unknown schedule {config.schedule!r}; use 'cosine' or 'exponential'")
+    if epoch < config.warmup_epochs:
+        return config.learning_rate * (epoch + 1) / (config.warmup_epochs + 1)
+    span = max(config.epochs - config.warmup_epochs, 1)
+    progress = (epoch - config.warmup_epochs) / span
+    floor = config.learning_rate / 100
+    return floor + (config.learning_rate - floor) * 0.5 * (1 + math.cos(math.pi * progress))
 
 
 def _versions() -> dict:
@@ -102,6 +122,7 @@ def train(config: TrainConfig, resume: bool = False) -> dict:
     import tensorflow as tf
 
     from train import boosting, plots
+    from train.augment import AugmentConfig
     from train.data import AugmentedBatches, load_splits, to_model_input
     from train.models import build_member
 
@@ -146,10 +167,12 @@ def train(config: TrainConfig, resume: bool = False) -> dict:
                       loss="sparse_categorical_crossentropy", metrics=["accuracy"])
         batches = AugmentedBatches(splits.x_train, splits.y_train, config.batch_size,
                                    seed=config.seed * 1000 + index,
-                                   sample_weights=weights if config.boost else None)
+                                   sample_weights=weights if config.boost else None,
+                                   augment=AugmentConfig(
+                                       camera_probability=config.camera_probability))
 
         def schedule(epoch, _lr):
-            return config.learning_rate * config.learning_rate_decay ** epoch
+            return learning_rate_at(config, epoch)
 
         callbacks = [
             keras.callbacks.BackupAndRestore(str(member_dir / "backup")),
