@@ -79,18 +79,45 @@ def specify(image: np.ndarray, reference: ReferenceHistogram | None = None) -> n
 
     The image is smoothed a little first: specification works on ranks, and the flat core
     of a thick stroke would otherwise have its sensor noise stretched into speckle."""
+    return specify_batch(np.asarray(image)[None], reference)[0]
+
+
+def specify_batch(images: np.ndarray, reference: ReferenceHistogram | None = None) -> np.ndarray:
+    """:func:`specify` for a stack ``[N, H, W]`` of crops at once, each specified by its
+    own histogram (a frame's crops in a handful of numpy calls instead of a loop)."""
     reference = reference or load_reference()
-    smooth = cv2.GaussianBlur(image, (3, 3), 0.6)
-    return specification_lut(smooth, reference)[smooth]
+    images = np.asarray(images, np.uint8)
+    if images.ndim != 3:
+        raise ValueError(f"specify_batch() needs [N, H, W] uint8 crops, got shape {images.shape}")
+    n, height, width = images.shape
+    if n == 0:
+        return images.copy()
+    # Blur all crops as one tall image. Each crop gets its own mirrored edge rows first,
+    # so no crop's blur sees its neighbour: the result equals blurring them one by one.
+    padded = np.empty((n, height + 2, width), np.uint8)
+    padded[:, 1:-1] = images
+    padded[:, 0], padded[:, -1] = images[:, 1], images[:, -2]  # reflect-101, like OpenCV
+    smooth = cv2.GaussianBlur(padded.reshape(-1, width), (3, 3), 0.6)
+    smooth = smooth.reshape(n, height + 2, width)[:, 1:-1].reshape(n, -1)
+    # One bincount for all crops: crop i's levels are counted at i * 256 + level.
+    indices = (smooth + (np.arange(n, dtype=np.intp) * 256)[:, None]).ravel()
+    counts = np.bincount(indices, minlength=n * 256).reshape(n, 256)
+    total = float(height * width)
+    midpoint = np.cumsum(counts, axis=1) / total - counts / (2 * total)
+    luts = np.searchsorted(reference.cdf, midpoint.ravel(), side="left")
+    luts = np.clip(luts, 0, 255).astype(np.uint8)
+    return luts[indices].reshape(n, height, width)
 
 
 def gamma(image: np.ndarray, value: float = 0.5) -> np.ndarray:
-    """Stretch to the full range, then a plain gamma transform (the original design)."""
-    low, high = int(image.min()), int(image.max())
-    if high <= low:
-        return np.zeros_like(image)
-    lut = ((np.clip((np.arange(256) - low) / (high - low), 0, 1) ** value) * 255).astype(np.uint8)
-    return lut[image]
+    """Stretch to the full range, then a plain gamma transform (the original design).
+    ``image`` is one ``[H, W]`` crop or a stack ``[N, H, W]``, each stretched on its own."""
+    image = np.asarray(image)
+    low = image.min(axis=(-2, -1), keepdims=True).astype(np.float64)
+    high = image.max(axis=(-2, -1), keepdims=True).astype(np.float64)
+    span = np.where(high > low, high - low, 1.0)
+    out = (np.clip((image - low) / span, 0, 1) ** value) * 255
+    return np.where(high > low, out, 0).astype(np.uint8)
 
 
 def no_correction(image: np.ndarray) -> np.ndarray:
@@ -101,10 +128,10 @@ CORRECTIONS = ("specify", "gamma", "none")
 
 
 def make_correction(name: str):
-    """The crop correction called ``name``, ready to apply to uint8 images."""
+    """The crop correction called ``name``, ready to apply to a uint8 stack ``[N, H, W]``."""
     if name == "specify":
         reference = load_reference()
-        return lambda image: specify(image, reference)
+        return lambda images: specify_batch(images, reference)
     if name == "gamma":
         return gamma
     if name == "none":

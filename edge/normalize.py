@@ -56,18 +56,20 @@ def crop_digit(ink: np.ndarray, digit: Digit) -> np.ndarray:
     return region * mask
 
 
-Correction = Callable[[np.ndarray], np.ndarray]
+Correction = Callable[[np.ndarray], np.ndarray]  # uint8 [N, 28, 28] -> uint8 [N, 28, 28]
 
 
 def normalize(ink: np.ndarray, digit: Digit, correct: Correction | None = None) -> np.ndarray:
     """One 28x28 uint8 MNIST-like image for ``digit`` cut from the ``ink`` map, with the
     intensity ``correct``-ion applied (see :mod:`calibration.histogram`)."""
-    image = mnist_layout(crop_digit(ink, digit))
-    return correct(image) if correct is not None else image
+    return normalize_all(ink, [digit], correct)[0]
 
 
 def normalize_all(ink: np.ndarray, digits: list[Digit],
                   correct: Correction | None = None) -> np.ndarray:
+    """``[N, 28, 28]`` uint8 MNIST-like crops of ``digits``; the correction is applied to
+    the whole stack at once."""
     if not digits:
         return np.zeros((0, SIZE, SIZE), np.uint8)
-    return np.stack([normalize(ink, d, correct) for d in digits])
+    crops = np.stack([mnist_layout(crop_digit(ink, d)) for d in digits])
+    return correct(crops) if correct is not None else crops

@@ -4,7 +4,13 @@ import cv2
 import numpy as np
 import pytest
 
-from calibration.histogram import gamma, load_reference, specification_lut, specify
+from calibration.histogram import (
+    gamma,
+    load_reference,
+    specification_lut,
+    specify,
+    specify_batch,
+)
 from edge.evaluate import match
 from edge.locate import LocateSettings, locate, reading_order
 from edge.normalize import mnist_layout
@@ -106,6 +112,26 @@ def test_histogram_specification_matches_mnist():
     # the mapping keeps order: a brighter pixel never becomes darker than a dimmer one
     lut = specification_lut(image, reference)
     assert np.all(np.diff(lut.astype(int)) >= 0)
+
+
+def test_a_frames_crops_are_corrected_each_on_its_own():
+    """The pipeline corrects all crops of a frame in one call; each crop must come out as
+    if corrected alone, whatever its neighbours look like (ink touching the crop edges
+    included, where a batched blur could leak into the next crop)."""
+    reference = load_reference()
+    rng = np.random.default_rng(3)
+    crops = np.clip(rng.normal(60, 8, (4, 28, 28)), 0, 255).astype(np.uint8)
+    crops[0, 0:3, :] = 200   # ink along the top edge
+    crops[1, 25:, :] = 230   # ink along the bottom edge
+    crops[2, :, 10:14] = 180
+    crops[3] = 0             # a blank crop
+    batched = specify_batch(crops, reference)
+    for crop, out in zip(crops, batched, strict=True):
+        assert np.array_equal(out, specify(crop, reference))
+    stretched = gamma(crops, 0.5)
+    for crop, out in zip(crops, stretched, strict=True):
+        assert np.array_equal(out, gamma(crop, 0.5))
+    assert not stretched[3].any()  # nothing to stretch: stays black
 
 
 def test_gamma_stretches_to_full_range():
