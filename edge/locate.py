@@ -95,9 +95,15 @@ def remove_lines(binary: np.ndarray) -> np.ndarray:
 
 def _merge_groups(stats: np.ndarray, candidates: list[int]) -> list[list[int]]:
     """Group components that belong to one digit: strongly overlapping in x and close in y
-    (a broken stroke, the bar of a 5 or a 7), or a small piece inside a digit's box."""
+    (a broken stroke, the bar of a 5 or a 7), or a small piece inside a digit's box.
+
+    A sliver (one or two rows tall, what is left of a ruled line after thresholding) only
+    joins a group whose box already holds it: slivers chained one to the next would
+    otherwise grow a digit's box across the whole page.
+    """
     groups = [[c] for c in candidates]
     boxes = [list(stats[c, :4]) for c in candidates]
+    slivers = [bool(stats[c, 3] <= 2 < stats[c, 2]) for c in candidates]
     merged = True
     while merged:
         merged = False
@@ -105,21 +111,72 @@ def _merge_groups(stats: np.ndarray, candidates: list[int]) -> list[list[int]]:
             for j in range(i + 1, len(groups)):
                 xi, yi, wi, hi = boxes[i]
                 xj, yj, wj, hj = boxes[j]
-                overlap_x = min(xi + wi, xj + wj) - max(xi, xj)
-                gap_y = max(yi, yj) - min(yi + hi, yj + hj)
-                narrow = min(wi, wj)
-                tall = max(hi, hj)
-                if overlap_x > 0.6 * narrow and gap_y < 0.25 * tall:
-                    x0, y0 = min(xi, xj), min(yi, yj)
-                    x1, y1 = max(xi + wi, xj + wj), max(yi + hi, yj + hj)
-                    boxes[i] = [x0, y0, x1 - x0, y1 - y0]
-                    groups[i] += groups[j]
-                    del groups[j], boxes[j]
-                    merged = True
-                    break
+                if slivers[i] or slivers[j]:
+                    (xs, ys, ws, hs), (xo, yo, wo, ho) = ((boxes[i], boxes[j]) if slivers[i]
+                                                          else (boxes[j], boxes[i]))
+                    if slivers[i] and slivers[j] or not (
+                            xo - 1 <= xs and xs + ws <= xo + wo + 1
+                            and yo - 1 <= ys and ys + hs <= yo + ho + 1):
+                        continue
+                else:
+                    overlap_x = min(xi + wi, xj + wj) - max(xi, xj)
+                    gap_y = max(yi, yj) - min(yi + hi, yj + hj)
+                    if not (overlap_x > 0.6 * min(wi, wj) and gap_y < 0.25 * max(hi, hj)):
+                        continue
+                x0, y0 = min(xi, xj), min(yi, yj)
+                x1, y1 = max(xi + wi, xj + wj), max(yi + hi, yj + hj)
+                boxes[i] = [x0, y0, x1 - x0, y1 - y0]
+                groups[i] += groups[j]
+                slivers[i] = slivers[i] and slivers[j]
+                del groups[j], boxes[j], slivers[j]
+                merged = True
+                break
             if merged:
                 break
     return groups
+
+
+def is_blob(mask: np.ndarray, area: int | None = None, gray: np.ndarray | None = None,
+            paper_level: float | None = None) -> bool:
+    """A filled patch (a smudge, a fingertip, a dark sticker), not a written digit.
+
+    Dense ink alone does not make a blob: a bold 0, 6, 8 or 9 fills three quarters of its
+    box but keeps a hole, a bold 2, 5 or 7 has bays that its convex hull bridges, and a
+    straight 1 fills nearly all of its narrow box. A patch larger than the ink map's
+    paper estimate shows only its outline, a ring; ``gray`` (the frame over the same box)
+    and ``paper_level`` (the paper around the box) tell that ring from a 0: inside a 0
+    is paper, inside the ring is as dark as ink.
+    """
+    h, w = mask.shape
+    area = int(np.count_nonzero(mask)) if area is None else area
+    # Holes: background pixels that a flood fill from outside the box cannot reach.
+    outside = cv2.copyMakeBorder((~mask).view(np.uint8), 1, 1, 1, 1, cv2.BORDER_CONSTANT,
+                                 value=1)
+    cv2.floodFill(outside, None, (0, 0), 0)
+    holes = outside[1:-1, 1:-1].view(bool)
+    hole_area = int(np.count_nonzero(holes))
+    if hole_area >= 0.02 * w * h:
+        if gray is None or paper_level is None or hole_area < 0.3 * w * h:
+            return False  # the loop of a 6, 8 or 9 is small, and blur greys it
+        ink_level = float(gray[mask].mean())
+        return paper_level - float(gray[holes].mean()) > 0.5 * (paper_level - ink_level)
+    if area <= 0.6 * w * h or w < 0.5 * h:
+        return False
+    contours, _ = cv2.findContours(mask.view(np.uint8), cv2.RETR_EXTERNAL,
+                                   cv2.CHAIN_APPROX_SIMPLE)
+    hull_area = cv2.contourArea(cv2.convexHull(np.concatenate(contours)))
+    return area >= 0.9 * hull_area  # solid: no bays either
+
+
+def _level_around(gray: np.ndarray, x0: int, y0: int, x1: int, y1: int,
+                  pad: int = 2) -> float | None:
+    """Mean of the ``pad``-pixel frame just outside the box ``[x0, x1) x [y0, y1)``."""
+    outer = gray[max(0, y0 - pad):y1 + pad, max(0, x0 - pad):x1 + pad]
+    ring = outer.size - (y1 - y0) * (x1 - x0)
+    if ring <= 0:
+        return None
+    total = float(outer.sum(dtype=np.int64)) - float(gray[y0:y1, x0:x1].sum(dtype=np.int64))
+    return total / ring
 
 
 def reading_order(boxes: list[tuple[int, int, int, int]]) -> list[int]:
@@ -181,14 +238,16 @@ def locate(gray: np.ndarray, settings: LocateSettings | None = None,
         raise ValueError("locate() needs a 2-D uint8 grayscale frame")
     ink = ink_map(gray) if ink is None else ink
     offset_x = offset_y = 0
-    work = ink
+    work, gray_work = ink, gray
     if settings.roi is not None:
         x, y, w, h = settings.roi
-        work = ink[y:y + h, x:x + w]
+        work, gray_work = ink[y:y + h, x:x + w], gray[y:y + h, x:x + w]
         offset_x, offset_y = x, y
     factor = max(1, work.shape[0] // settings.work_height)
-    small = work if factor == 1 else cv2.resize(
-        work, (work.shape[1] // factor, work.shape[0] // factor), interpolation=cv2.INTER_AREA)
+    small_size = (work.shape[1] // factor, work.shape[0] // factor)
+    small = work if factor == 1 else cv2.resize(work, small_size, interpolation=cv2.INTER_AREA)
+    small_gray = gray_work if factor == 1 else cv2.resize(gray_work, small_size,
+                                                          interpolation=cv2.INTER_AREA)
     level = threshold_level(small, settings)
     binary = remove_lines((small >= level).astype(np.uint8) * 255)
     # Grana's algorithm: three times faster than OpenCV's default here, same labels.
@@ -210,10 +269,13 @@ def locate(gray: np.ndarray, settings: LocateSettings | None = None,
             continue
         touches_edge = xs0 == 0 or ys0 == 0 or xs1 == small.shape[1] or ys1 == height
         area = int(member_stats[:, cv2.CC_STAT_AREA].sum())
-        if area > 0.75 * w * h or (touches_edge and h > 0.5 * height):
-            continue  # a filled blob or the frame's own border, not a stroke
+        if touches_edge and h > 0.5 * height:
+            continue  # the frame's own border or a shadow edge, not a stroke
         region = labels[ys0:ys1, xs0:xs1]
         mask = region == group[0] if len(group) == 1 else np.isin(region, group)
+        if is_blob(mask, area, small_gray[ys0:ys1, xs0:xs1],
+                   _level_around(small_gray, xs0, ys0, xs1, ys1)):
+            continue
         refined = _refine(work, (xs0 * factor, ys0 * factor, w * factor, h * factor), mask,
                           level, factor)
         if refined is None:

@@ -35,6 +35,38 @@ def test_finds_every_digit_of_generated_scenes(scene_dir):
     assert extra / total <= 0.05
 
 
+def test_bold_digits_are_read_and_filled_blobs_are_not():
+    """Bold strokes fill most of a digit's box; a smudge or a dark sticker fills all of
+    its own. Holes (0), bays (5) and narrowness (1) tell them apart."""
+    frame = blank_frame()[..., 0].copy()
+    cv2.putText(frame, "0", (20, 300), cv2.FONT_HERSHEY_DUPLEX, 4, 40, 22)
+    cv2.putText(frame, "5", (140, 300), cv2.FONT_HERSHEY_DUPLEX, 4, 40, 22)
+    cv2.rectangle(frame, (265, 190), (280, 300), 40, -1)                  # a straight 1
+    cv2.circle(frame, (360, 250), 45, 50, -1)                             # a fingertip
+    cv2.rectangle(frame, (440, 200), (520, 290), 50, -1)                  # a sticker
+    cv2.ellipse(frame, (590, 250), (40, 25), 30, 0, 360, 50, -1)          # a smudge
+    digits, _ = locate(frame)
+    lefts = [d.box[0] for d in digits]
+    assert len(digits) == 3, [d.box for d in digits]
+    assert lefts[0] < 140 <= lefts[1] < 265 <= lefts[2] < 300
+
+
+def test_ruled_lines_do_not_join_a_digit_to_the_page():
+    """Faint ruled lines break into slivers when thresholded; the slivers must not chain
+    a digit's box across the page."""
+    rng = np.random.default_rng(5)
+    frame = blank_frame(value=200)[..., 0].copy()
+    for y in range(20, 480, 28):
+        cv2.line(frame, (0, y), (639, y), 175, 1)
+    cv2.putText(frame, "2", (260, 320), cv2.FONT_HERSHEY_DUPLEX, 5, 70, 20)
+    frame = np.clip(frame + rng.normal(0, 5, frame.shape), 0, 255).astype(np.uint8)
+    digits, _ = locate(frame)
+    assert len(digits) == 1
+    x, y, w, h = digits[0].box
+    assert 250 <= x <= x + w <= 420
+    assert 180 <= y <= y + h <= 335
+
+
 def test_boxes_are_in_frame_pixels_around_the_ink():
     frame = blank_frame()[..., 0].copy()
     cv2.putText(frame, "7", (300, 300), cv2.FONT_HERSHEY_SIMPLEX, 4, 30, 9)
