@@ -1,8 +1,12 @@
 """Histogram specification: make a camera crop's intensities look like MNIST's.
 
 Camera crops sit in the middle grays with soft edges; MNIST digits are mostly exact 0
-background with a saturated 255 stroke core. Specification maps the crop's cumulative
-histogram onto MNIST's, through a 256-entry lookup table (pure numpy, microseconds).
+background with a saturated 255 stroke core. Specification splits each crop into
+background and ink (:func:`ink_levels`), sends the background to 0 and maps the ink's cumulative
+histogram onto that of MNIST's ink pixels, through a 256-entry lookup table (numpy,
+microseconds). Matching the ink alone keeps each digit's own amount of ink: a bold digit,
+or one lit unevenly, would otherwise lose its fainter strokes to MNIST's fixed share of
+background.
 The two alternatives it is compared with are here too: a plain gamma transform (what the
 original design first did) and no correction.
 """
@@ -30,6 +34,11 @@ class ReferenceHistogram:
     """Distribution of pixel values over MNIST 28x28 training images (256 bins)."""
     cdf: np.ndarray  # float64 [256], non-decreasing, ends at 1
     id: str
+
+    @property
+    def ink_cdf(self) -> np.ndarray:
+        """CDF of the ink (nonzero) levels 1..255 alone, float64 [255]."""
+        return (self.cdf[1:] - self.cdf[0]) / (1.0 - self.cdf[0])
 
     @classmethod
     def from_counts(cls, counts: np.ndarray) -> ReferenceHistogram:
@@ -63,19 +72,56 @@ def load_reference(path: Path = REFERENCE_FILE) -> ReferenceHistogram:
                            "rebuild it with `digitcam calibrate --build-reference`") from exc
 
 
+def otsu_levels(counts: np.ndarray) -> np.ndarray:
+    """Otsu's threshold of each 256-bin histogram in ``counts [N, 256]``: levels >= it are
+    ink. Vectorised over the rows."""
+    counts = np.asarray(counts, np.float64)
+    levels = np.arange(256, dtype=np.float64)
+    weight_low = np.cumsum(counts, axis=1)
+    total = weight_low[:, -1:]
+    weight_high = total - weight_low
+    sum_low = np.cumsum(counts * levels, axis=1)
+    mean_low = sum_low / np.maximum(weight_low, 1e-12)
+    mean_high = (sum_low[:, -1:] - sum_low) / np.maximum(weight_high, 1e-12)
+    between = weight_low * weight_high * (mean_low - mean_high) ** 2
+    return between.argmax(axis=1) + 1  # the split lies after the best "low" level
+
+
+def ink_levels(counts: np.ndarray, share_of_peak: float = 0.3) -> np.ndarray:
+    """Where ink starts in each histogram row of ``counts [N, 256]``: Otsu's threshold, but
+    never above ``share_of_peak`` of the row's 99th-percentile level, so the fainter half
+    of an unevenly lit digit stays ink (Otsu alone would split the two halves)."""
+    counts = np.asarray(counts, np.float64)
+    cdf = np.cumsum(counts, axis=1) / np.maximum(counts.sum(axis=1, keepdims=True), 1.0)
+    peak = (cdf < 0.99).sum(axis=1)
+    return np.minimum(otsu_levels(counts), np.maximum(1, np.ceil(share_of_peak * peak)))
+
+
+def specification_luts(counts: np.ndarray, reference: ReferenceHistogram) -> np.ndarray:
+    """uint8 tables ``[N, 256]``, one per histogram row of ``counts [N, 256]``: levels below
+    the row's ink level (:func:`ink_levels`) go to 0; the others are mapped so that their
+    distribution becomes that of MNIST's ink pixels."""
+    counts = np.asarray(counts, np.float64)
+    below = np.arange(256) < ink_levels(counts)[:, None]
+    ink = np.where(below, 0.0, counts)
+    ink_total = np.maximum(ink.sum(axis=1, keepdims=True), 1.0)
+    # Each ink level goes to the first reference level whose CDF reaches the midpoint of
+    # the level's own CDF step (so ties spread the way the reference does).
+    midpoint = (np.cumsum(ink, axis=1) - ink / 2) / ink_total
+    luts = 1 + np.searchsorted(reference.ink_cdf, midpoint.ravel(), side="left")
+    luts = np.clip(luts, 1, 255).reshape(counts.shape)
+    luts[below] = 0
+    return luts.astype(np.uint8)
+
+
 def specification_lut(image: np.ndarray, reference: ReferenceHistogram) -> np.ndarray:
-    """The 256-entry uint8 table that maps ``image``'s histogram onto the reference."""
-    counts = np.bincount(image.ravel(), minlength=256).astype(np.float64)
-    source_cdf = np.cumsum(counts) / counts.sum()
-    # Each source level goes to the first reference level whose CDF reaches the midpoint
-    # of the source level's CDF step (so ties spread the way the reference does).
-    midpoint = source_cdf - counts / (2 * counts.sum())
-    lut = np.searchsorted(reference.cdf, midpoint, side="left")
-    return np.clip(lut, 0, 255).astype(np.uint8)
+    """The 256-entry uint8 table that specifies ``image`` toward the reference."""
+    counts = np.bincount(np.asarray(image, np.uint8).ravel(), minlength=256)
+    return specification_luts(counts[None], reference)[0]
 
 
 def specify(image: np.ndarray, reference: ReferenceHistogram | None = None) -> np.ndarray:
-    """Histogram-specify a uint8 image (ink bright) toward MNIST.
+    """Histogram-specify a uint8 crop of an ink map (ink bright, paper near 0) toward MNIST.
 
     The image is smoothed a little first: specification works on ranks, and the flat core
     of a thick stroke would otherwise have its sensor noise stretched into speckle."""
@@ -102,10 +148,7 @@ def specify_batch(images: np.ndarray, reference: ReferenceHistogram | None = Non
     # One bincount for all crops: crop i's levels are counted at i * 256 + level.
     indices = (smooth + (np.arange(n, dtype=np.intp) * 256)[:, None]).ravel()
     counts = np.bincount(indices, minlength=n * 256).reshape(n, 256)
-    total = float(height * width)
-    midpoint = np.cumsum(counts, axis=1) / total - counts / (2 * total)
-    luts = np.searchsorted(reference.cdf, midpoint.ravel(), side="left")
-    luts = np.clip(luts, 0, 255).astype(np.uint8)
+    luts = specification_luts(counts, reference).ravel()
     return luts[indices].reshape(n, height, width)
 
 

@@ -48,7 +48,7 @@ def ink_map(gray: np.ndarray) -> np.ndarray:
     height, width = gray.shape
     small = cv2.resize(gray, (max(1, width // 4), max(1, height // 4)),
                        interpolation=cv2.INTER_AREA)
-    size = max(3, (min(small.shape) // 12) | 1)
+    size = max(3, (min(small.shape) // 6) | 1)
     kernel = cv2.getStructuringElement(cv2.MORPH_RECT, (size, size))
     paper = cv2.morphologyEx(small, cv2.MORPH_CLOSE, kernel)
     paper = cv2.blur(paper, (3, 3))
@@ -70,27 +70,35 @@ def threshold_level(ink: np.ndarray, settings: LocateSettings) -> float:
 
 
 def remove_lines(binary: np.ndarray) -> np.ndarray:
-    """Remove long thin horizontal and vertical lines (ruled paper, table borders)."""
+    """Remove long thin horizontal and vertical lines (ruled paper, table borders), but
+    not the strokes that cross them."""
     height, width = binary.shape
-    lines = np.zeros_like(binary)
     # Only lines far longer than any digit: a third of the width, or 70 % of the height.
     # An opening by a one-row kernel treats each row on its own, so it only has to run
     # on the rows that hold enough ink for such a line at all (likewise for columns).
     row_length, column_length = max(15, width // 3), max(15, int(height * 0.7))
     rows = np.flatnonzero(np.count_nonzero(binary, axis=1) >= row_length)
+    columns = np.flatnonzero(np.count_nonzero(binary, axis=0) >= column_length)
+    if not (rows.size or columns.size):
+        return binary
+    # Pixels a line may not take: thick ink, and ink that runs on across the line (a
+    # stroke crossing a ruled line, however thin, continues above and below it).
+    thick = cv2.morphologyEx(binary, cv2.MORPH_OPEN, np.ones((3, 3), np.uint8))
+    removed = np.zeros_like(binary)
     if rows.size:
         kernel = cv2.getStructuringElement(cv2.MORPH_RECT, (row_length, 1))
+        lines = np.zeros_like(binary)
         lines[rows] = cv2.morphologyEx(binary[rows], cv2.MORPH_OPEN, kernel)
-    columns = np.flatnonzero(np.count_nonzero(binary, axis=0) >= column_length)
+        crossing = cv2.morphologyEx(binary, cv2.MORPH_OPEN, np.ones((5, 1), np.uint8))
+        removed |= lines & ~(thick | crossing)
     if columns.size:
         kernel = cv2.getStructuringElement(cv2.MORPH_RECT, (1, column_length))
-        lines[:, columns] |= cv2.morphologyEx(np.ascontiguousarray(binary[:, columns]),
-                                              cv2.MORPH_OPEN, kernel)
-    if not (rows.size or columns.size) or not lines.any():
-        return binary
-    # A line that runs through a digit is only removed where it is thin.
-    thick = cv2.morphologyEx(binary, cv2.MORPH_OPEN, np.ones((3, 3), np.uint8))
-    return binary & ~(lines & ~thick)
+        lines = np.zeros_like(binary)
+        lines[:, columns] = cv2.morphologyEx(np.ascontiguousarray(binary[:, columns]),
+                                             cv2.MORPH_OPEN, kernel)
+        crossing = cv2.morphologyEx(binary, cv2.MORPH_OPEN, np.ones((1, 5), np.uint8))
+        removed |= lines & ~(thick | crossing)
+    return binary & ~removed
 
 
 def _merge_groups(stats: np.ndarray, candidates: list[int]) -> list[list[int]]:
@@ -160,7 +168,7 @@ def is_blob(mask: np.ndarray, area: int | None = None, gray: np.ndarray | None =
             return False  # the loop of a 6, 8 or 9 is small, and blur greys it
         ink_level = float(gray[mask].mean())
         return paper_level - float(gray[holes].mean()) > 0.5 * (paper_level - ink_level)
-    if area <= 0.6 * w * h or w < 0.5 * h:
+    if area <= 0.7 * w * h or w < 0.5 * h:
         return False
     contours, _ = cv2.findContours(mask.view(np.uint8), cv2.RETR_EXTERNAL,
                                    cv2.CHAIN_APPROX_SIMPLE)
@@ -273,6 +281,8 @@ def locate(gray: np.ndarray, settings: LocateSettings | None = None,
             continue  # the frame's own border or a shadow edge, not a stroke
         region = labels[ys0:ys1, xs0:xs1]
         mask = region == group[0] if len(group) == 1 else np.isin(region, group)
+        if float(small[ys0:ys1, xs0:xs1][mask].mean()) < 1.2 * level:
+            continue  # barely above the threshold throughout: a soft shadow edge, no stroke
         if is_blob(mask, area, small_gray[ys0:ys1, xs0:xs1],
                    _level_around(small_gray, xs0, ys0, xs1, ys1)):
             continue
