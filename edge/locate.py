@@ -145,15 +145,15 @@ def _merge_groups(stats: np.ndarray, candidates: list[int]) -> list[list[int]]:
 
 
 def is_blob(mask: np.ndarray, area: int | None = None, gray: np.ndarray | None = None,
-            paper_level: float | None = None) -> bool:
+            origin: tuple[int, int] = (0, 0)) -> bool:
     """A filled patch (a smudge, a fingertip, a dark sticker), not a written digit.
 
     Dense ink alone does not make a blob: a bold 0, 6, 8 or 9 fills three quarters of its
     box but keeps a hole, a bold 2, 5 or 7 has bays that its convex hull bridges, and a
     straight 1 fills nearly all of its narrow box. A patch larger than the ink map's
-    paper estimate shows only its outline, a ring; ``gray`` (the frame over the same box)
-    and ``paper_level`` (the paper around the box) tell that ring from a 0: inside a 0
-    is paper, inside the ring is as dark as ink.
+    paper estimate shows only its outline, a ring; ``gray`` (the frame, in which the
+    mask's box starts at ``origin`` = (x, y)) tells that ring from a 0: inside a 0 is
+    paper, inside the ring is as dark as ink.
     """
     h, w = mask.shape
     area = int(np.count_nonzero(mask)) if area is None else area
@@ -164,10 +164,15 @@ def is_blob(mask: np.ndarray, area: int | None = None, gray: np.ndarray | None =
     holes = outside[1:-1, 1:-1].view(bool)
     hole_area = int(np.count_nonzero(holes))
     if hole_area >= 0.02 * w * h:
-        if gray is None or paper_level is None or hole_area < 0.3 * w * h:
+        if gray is None or hole_area < 0.3 * w * h:
             return False  # the loop of a 6, 8 or 9 is small, and blur greys it
-        ink_level = float(gray[mask].mean())
-        return paper_level - float(gray[holes].mean()) > 0.5 * (paper_level - ink_level)
+        x, y = origin
+        paper_level = _level_around(gray, x, y, x + w, y + h)
+        if paper_level is None:
+            return False
+        box = gray[y:y + h, x:x + w]
+        ink_level = float(box[mask].mean())
+        return paper_level - float(box[holes].mean()) > 0.5 * (paper_level - ink_level)
     if area <= 0.7 * w * h or w < 0.5 * h:
         return False
     contours, _ = cv2.findContours(mask.view(np.uint8), cv2.RETR_EXTERNAL,
@@ -283,8 +288,7 @@ def locate(gray: np.ndarray, settings: LocateSettings | None = None,
         mask = region == group[0] if len(group) == 1 else np.isin(region, group)
         if float(small[ys0:ys1, xs0:xs1][mask].mean()) < 1.2 * level:
             continue  # barely above the threshold throughout: a soft shadow edge, no stroke
-        if is_blob(mask, area, small_gray[ys0:ys1, xs0:xs1],
-                   _level_around(small_gray, xs0, ys0, xs1, ys1)):
+        if is_blob(mask, area, small_gray, (int(xs0), int(ys0))):
             continue
         refined = _refine(work, (xs0 * factor, ys0 * factor, w * factor, h * factor), mask,
                           level, factor)
