@@ -32,7 +32,9 @@ from edge.pipeline import Frame, Pipeline  # noqa: E402
 from edge.scenes import write_scenes  # noqa: E402
 
 BUNDLE = ROOT / "models" / "digitcam-int8"
-EVAL_SEEDS = {"mnist": 5001, "script": 5002}  # tuning used 1001/1002, tests 123/456
+# Tuning used seeds 1001-1004 and tests 123/456. Seeds 5001/5002 were the evaluation
+# scenes until their errors were looked at (the bold-stroke fix); these have not been.
+EVAL_SEEDS = {"mnist": 7001, "script": 7002}
 
 
 def scene_accuracy(classifier, scenes: Path, labels: list[dict]) -> dict:
@@ -120,7 +122,7 @@ def markdown(data: dict) -> str:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--readme", type=Path, help="replace the benchmark section here")
-    parser.add_argument("--frames", type=int, default=200, help="scenes per style")
+    parser.add_argument("--frames", type=int, default=300, help="scenes per style")
     parser.add_argument("--json", type=Path, default=ROOT / "docs" / "benchmark.json")
     args = parser.parse_args()
     training = json.loads((ROOT / "models" / "report.json").read_text())
