@@ -77,6 +77,21 @@ def test_samme_upweights_the_misclassified():
 
 
 @pytest.mark.slow
+def test_learning_rate_warms_up_then_anneals_to_a_small_fraction():
+    from train.run import TrainConfig, learning_rate_at
+
+    config = TrainConfig(run_dir="unused", epochs=20, warmup_epochs=1, learning_rate=2e-3)
+    rates = [learning_rate_at(config, epoch) for epoch in range(config.epochs)]
+    assert rates[0] < rates[1] == pytest.approx(2e-3)
+    assert all(b < a for a, b in zip(rates[1:-1], rates[2:], strict=True))
+    assert rates[-1] < 0.03 * 2e-3
+    exponential = TrainConfig(run_dir="unused", schedule="exponential",
+                              learning_rate_decay=0.5)
+    assert learning_rate_at(exponential, 3) == pytest.approx(exponential.learning_rate / 8)
+    with pytest.raises(ValueError, match="schedule"):
+        learning_rate_at(TrainConfig(run_dir="unused", schedule="step"), 0)
+
+
 def test_quick_training_end_to_end(quick_run):
     report = json.loads((quick_run / "report.json").read_text())
     assert report["quick"] is True
