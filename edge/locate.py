@@ -34,19 +34,21 @@ class LocateSettings:
 @dataclass
 class Digit:
     box: tuple[int, int, int, int]  # x, y, w, h in frame coordinates, around the ink
-    mask: np.ndarray  # bool [h, w]: which pixels of the box belong to this digit
+    ink: np.ndarray  # uint8: the digit's own ink (ink bright, other digits blanked), at
+    #                  the search resolution, or the frame's own for small digits
 
 
-def ink_map(gray: np.ndarray) -> np.ndarray:
+def ink_map(gray: np.ndarray, paper_scale: int = 4) -> np.ndarray:
     """uint8 image where ink is bright and paper is ~0, independent of uneven light.
 
-    The paper's brightness is estimated by a morphological closing at a quarter of the
-    resolution: strokes thinner than the kernel disappear, while the edge of a shadow
-    stays where it is (a plain max filter would smear the bright side over the dark one
-    and make the shadow look like ink). Each pixel's darkness is measured relative to it.
+    The paper's brightness is estimated by a morphological closing at 1/``paper_scale``
+    of the resolution, over a sixth of the frame: strokes thinner than the kernel
+    disappear, while the edge of a shadow stays where it is (a plain max filter would
+    smear the bright side over the dark one and make the shadow look like ink). Each
+    pixel's darkness is measured relative to it.
     """
     height, width = gray.shape
-    small = cv2.resize(gray, (max(1, width // 4), max(1, height // 4)),
+    small = cv2.resize(gray, (max(1, width // paper_scale), max(1, height // paper_scale)),
                        interpolation=cv2.INTER_AREA)
     size = max(3, (min(small.shape) // 6) | 1)
     kernel = cv2.getStructuringElement(cv2.MORPH_RECT, (size, size))
@@ -239,28 +241,46 @@ def _refine(ink: np.ndarray, box: tuple[int, int, int, int], coarse_mask: np.nda
             int(ys[-1] - ys[0] + 1)), fine
 
 
-def locate(gray: np.ndarray, settings: LocateSettings | None = None,
-           ink: np.ndarray | None = None) -> tuple[list[Digit], np.ndarray]:
-    """Digits of a grayscale frame in reading order, and the ink map they were cut from.
+def cut_digit(ink: np.ndarray, box: tuple[int, int, int, int], mask: np.ndarray) -> np.ndarray:
+    """The ink of one digit: its box of the ink map, other components blanked.
+
+    The mask only has to keep other digits out: it is grown well past the stroke edges
+    (so faint pixels at and inside a stroke are not punched out).
+    """
+    x, y, w, h = box
+    grow = max(3, (max(h, w) // 12) | 1)
+    kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (grow, grow))
+    return ink[y:y + h, x:x + w] * cv2.dilate(mask.view(np.uint8), kernel)
+
+
+# A digit at least this tall or wide at the search resolution is cut from there: MNIST's
+# box is 20 pixels, so the full resolution would add nothing but time.
+SEARCH_RESOLUTION_ENOUGH = 28
+
+
+def locate(gray: np.ndarray, settings: LocateSettings | None = None) -> list[Digit]:
+    """Digits of a grayscale frame, in reading order, each with its own ink.
 
     The search runs at about ``settings.work_height`` rows (a 640x480 frame is searched
-    at 320x240); boxes and masks are then refined on the full-resolution ink map.
+    at 320x240) on an ink map made at that resolution. Digits large enough are cut from
+    it; small ones are refined and cut from a full-resolution ink map.
     """
     settings = settings or LocateSettings()
     if gray.ndim != 2 or gray.dtype != np.uint8:
         raise ValueError("locate() needs a 2-D uint8 grayscale frame")
-    ink = ink_map(gray) if ink is None else ink
     offset_x = offset_y = 0
-    work, gray_work = ink, gray
+    gray_work = gray
     if settings.roi is not None:
         x, y, w, h = settings.roi
-        work, gray_work = ink[y:y + h, x:x + w], gray[y:y + h, x:x + w]
+        gray_work = gray[y:y + h, x:x + w]
         offset_x, offset_y = x, y
-    factor = max(1, work.shape[0] // settings.work_height)
-    small_size = (work.shape[1] // factor, work.shape[0] // factor)
-    small = work if factor == 1 else cv2.resize(work, small_size, interpolation=cv2.INTER_AREA)
+    factor = max(1, gray_work.shape[0] // settings.work_height)
+    small_size = (gray_work.shape[1] // factor, gray_work.shape[0] // factor)
     small_gray = gray_work if factor == 1 else cv2.resize(gray_work, small_size,
                                                           interpolation=cv2.INTER_AREA)
+    # The paper estimate keeps its scale: a quarter of the frame's resolution.
+    small = ink_map(small_gray, paper_scale=max(1, 4 // factor))
+    full_ink = None  # made only when a small digit needs it
     level = threshold_level(small, settings)
     binary = remove_lines((small >= level).astype(np.uint8) * 255)
     # Grana's algorithm: three times faster than OpenCV's default here, same labels.
@@ -274,9 +294,9 @@ def locate(gray: np.ndarray, settings: LocateSettings | None = None,
     digits, boxes = [], []
     for group in groups:
         member_stats = stats[group]
-        xs0, ys0 = member_stats[:, 0].min(), member_stats[:, 1].min()
-        xs1 = (member_stats[:, 0] + member_stats[:, 2]).max()
-        ys1 = (member_stats[:, 1] + member_stats[:, 3]).max()
+        xs0, ys0 = int(member_stats[:, 0].min()), int(member_stats[:, 1].min())
+        xs1 = int((member_stats[:, 0] + member_stats[:, 2]).max())
+        ys1 = int((member_stats[:, 1] + member_stats[:, 3]).max())
         w, h = xs1 - xs0, ys1 - ys0
         if not (min_h <= h <= max_h) or w > settings.max_aspect * h:
             continue
@@ -288,14 +308,22 @@ def locate(gray: np.ndarray, settings: LocateSettings | None = None,
         mask = region == group[0] if len(group) == 1 else np.isin(region, group)
         if float(small[ys0:ys1, xs0:xs1][mask].mean()) < 1.2 * level:
             continue  # barely above the threshold throughout: a soft shadow edge, no stroke
-        if is_blob(mask, area, small_gray, (int(xs0), int(ys0))):
+        if is_blob(mask, area, small_gray, (xs0, ys0)):
             continue
-        refined = _refine(work, (xs0 * factor, ys0 * factor, w * factor, h * factor), mask,
-                          level, factor)
-        if refined is None:
-            continue
-        (bx, by, bw, bh), fine = refined
-        digits.append(Digit((int(bx + offset_x), int(by + offset_y), int(bw), int(bh)), fine))
+        if factor == 1 or max(w, h) >= SEARCH_RESOLUTION_ENOUGH:
+            ink = cut_digit(small, (xs0, ys0, w, h), mask)
+            box = (xs0 * factor, ys0 * factor, w * factor, h * factor)
+        else:
+            if full_ink is None:
+                full_ink = ink_map(gray_work)
+            refined = _refine(full_ink, (xs0 * factor, ys0 * factor, w * factor, h * factor),
+                              mask, level, factor)
+            if refined is None:
+                continue
+            box, fine = refined
+            ink = cut_digit(full_ink, box, fine)
+        bx, by, bw, bh = box
+        digits.append(Digit((int(bx + offset_x), int(by + offset_y), int(bw), int(bh)), ink))
         boxes.append(digits[-1].box)
     if digits:
         # Specks that survived: much smaller than the typical digit of this frame.
@@ -304,4 +332,4 @@ def locate(gray: np.ndarray, settings: LocateSettings | None = None,
         digits = [digits[i] for i in keep]
         boxes = [boxes[i] for i in keep]
     order = reading_order(boxes)[:settings.max_digits]
-    return [digits[i] for i in order], ink
+    return [digits[i] for i in order]

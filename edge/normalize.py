@@ -44,32 +44,19 @@ def mnist_layout(digit_ink: np.ndarray) -> np.ndarray:
     return out
 
 
-def crop_digit(ink: np.ndarray, digit: Digit) -> np.ndarray:
-    """The digit's own ink (other components in its box blanked), uint8."""
-    x, y, w, h = digit.box
-    region = ink[y:y + h, x:x + w]
-    # The mask only has to keep other digits out: grow it well past the stroke edges and
-    # fill its holes, so faint pixels inside a stroke are not punched out.
-    grow = max(3, (max(h, w) // 12) | 1)
-    kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (grow, grow))
-    mask = cv2.dilate(digit.mask.astype(np.uint8), kernel)
-    return region * mask
-
-
 Correction = Callable[[np.ndarray], np.ndarray]  # uint8 [N, 28, 28] -> uint8 [N, 28, 28]
 
 
-def normalize(ink: np.ndarray, digit: Digit, correct: Correction | None = None) -> np.ndarray:
-    """One 28x28 uint8 MNIST-like image for ``digit`` cut from the ``ink`` map, with the
-    intensity ``correct``-ion applied (see :mod:`calibration.histogram`)."""
-    return normalize_all(ink, [digit], correct)[0]
+def normalize(digit: Digit, correct: Correction | None = None) -> np.ndarray:
+    """One 28x28 uint8 MNIST-like image of a located digit, with the intensity
+    ``correct``-ion applied (see :mod:`calibration.histogram`)."""
+    return normalize_all([digit], correct)[0]
 
 
-def normalize_all(ink: np.ndarray, digits: list[Digit],
-                  correct: Correction | None = None) -> np.ndarray:
+def normalize_all(digits: list[Digit], correct: Correction | None = None) -> np.ndarray:
     """``[N, 28, 28]`` uint8 MNIST-like crops of ``digits``; the correction is applied to
     the whole stack at once."""
     if not digits:
         return np.zeros((0, SIZE, SIZE), np.uint8)
-    crops = np.stack([mnist_layout(crop_digit(ink, d)) for d in digits])
+    crops = np.stack([mnist_layout(d.ink) for d in digits])
     return correct(crops) if correct is not None else crops

@@ -63,9 +63,9 @@ class Pipeline:
     def process(self, frame: Frame, frame_number: int | None = None) -> dict:
         started = time.perf_counter()
         gray = to_gray(frame.image)
-        digits, ink = locate(gray, self.settings)
+        digits = locate(gray, self.settings)
         located = time.perf_counter()
-        crops = normalize_all(ink, digits, self.correct)
+        crops = normalize_all(digits, self.correct)
         prepared = time.perf_counter()
         with self._lock:
             classifier = self.classifier
