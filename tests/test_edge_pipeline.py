@@ -67,9 +67,10 @@ def test_ruled_lines_do_not_join_a_digit_to_the_page():
     assert 180 <= y <= y + h <= 335
 
 
-def test_boxes_are_in_frame_pixels_around_the_ink():
+@pytest.mark.parametrize("scale, thickness", [(4, 9), (1.2, 3)])  # cut at search / full res
+def test_boxes_are_in_frame_pixels_around_the_ink(scale, thickness):
     frame = blank_frame()[..., 0].copy()
-    cv2.putText(frame, "7", (300, 300), cv2.FONT_HERSHEY_SIMPLEX, 4, 30, 9)
+    cv2.putText(frame, "7", (300, 300), cv2.FONT_HERSHEY_SIMPLEX, scale, 30, thickness)
     digits = locate(frame)
     assert len(digits) == 1
     x, y, w, h = digits[0].box
