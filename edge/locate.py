@@ -1,7 +1,7 @@
 """Find every digit in a frame: background removal, thresholding, components, merging.
 
 Pure functions over numpy arrays; no I/O. The core is :func:`locate`, which returns the
-digits in reading order (rows top to bottom, left to right) with their boxes and masks.
+digits in reading order (rows top to bottom, left to right) with their boxes and ink.
 """
 
 from __future__ import annotations
