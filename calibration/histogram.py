@@ -2,11 +2,12 @@
 
 Camera crops sit in the middle grays with soft edges; MNIST digits are mostly exact 0
 background with a saturated 255 stroke core. Specification splits each crop into
-background and ink (:func:`ink_levels`), sends the background to 0 and maps the ink's cumulative
-histogram onto that of MNIST's ink pixels, through a 256-entry lookup table (numpy,
-microseconds). Matching the ink alone keeps each digit's own amount of ink: a bold digit,
-or one lit unevenly, would otherwise lose its fainter strokes to MNIST's fixed share of
-background.
+background and ink (:func:`ink_levels`), sends the background to 0 and maps the ink's
+cumulative histogram onto that of MNIST's ink pixels, through a 256-entry lookup table
+(numpy, microseconds). Matching the ink alone keeps each digit's own amount of ink: a
+bold digit, or one lit unevenly, would otherwise lose its fainter strokes to MNIST's
+fixed share of background.
+
 The two alternatives it is compared with are here too: a plain gamma transform (what the
 original design first did) and no correction.
 """

@@ -76,31 +76,33 @@ def remove_lines(binary: np.ndarray) -> np.ndarray:
     not the strokes that cross them."""
     height, width = binary.shape
     # Only lines far longer than any digit: a third of the width, or 70 % of the height.
-    # An opening by a one-row kernel treats each row on its own, so it only has to run
-    # on the rows that hold enough ink for such a line at all (likewise for columns).
     row_length, column_length = max(15, width // 3), max(15, int(height * 0.7))
     rows = np.flatnonzero(np.count_nonzero(binary, axis=1) >= row_length)
     columns = np.flatnonzero(np.count_nonzero(binary, axis=0) >= column_length)
     if not (rows.size or columns.size):
         return binary
-    # Pixels a line may not take: thick ink, and ink that runs on across the line (a
-    # stroke crossing a ruled line, however thin, continues above and below it).
+    # Thick ink is never taken for a line.
     thick = cv2.morphologyEx(binary, cv2.MORPH_OPEN, np.ones((3, 3), np.uint8))
     removed = np.zeros_like(binary)
     if rows.size:
-        kernel = cv2.getStructuringElement(cv2.MORPH_RECT, (row_length, 1))
-        lines = np.zeros_like(binary)
-        lines[rows] = cv2.morphologyEx(binary[rows], cv2.MORPH_OPEN, kernel)
-        crossing = cv2.morphologyEx(binary, cv2.MORPH_OPEN, np.ones((5, 1), np.uint8))
-        removed |= lines & ~(thick | crossing)
-    if columns.size:
-        kernel = cv2.getStructuringElement(cv2.MORPH_RECT, (1, column_length))
-        lines = np.zeros_like(binary)
-        lines[:, columns] = cv2.morphologyEx(np.ascontiguousarray(binary[:, columns]),
-                                             cv2.MORPH_OPEN, kernel)
-        crossing = cv2.morphologyEx(binary, cv2.MORPH_OPEN, np.ones((1, 5), np.uint8))
-        removed |= lines & ~(thick | crossing)
+        removed |= _row_line_pixels(binary, thick, rows, row_length)
+    if columns.size:  # columns are the rows of the transposed image
+        removed |= _row_line_pixels(np.ascontiguousarray(binary.T), thick.T, columns,
+                                    column_length).T
     return binary & ~removed
+
+
+def _row_line_pixels(binary: np.ndarray, thick: np.ndarray, rows: np.ndarray,
+                     length: int) -> np.ndarray:
+    """The pixels of horizontal lines at least ``length`` long on ``rows`` (the rows that
+    hold that much ink at all: an opening by a one-row kernel treats each row on its own),
+    less thick ink and ink that runs on across the line (a stroke crossing a ruled line,
+    however thin, continues above and below it)."""
+    kernel = cv2.getStructuringElement(cv2.MORPH_RECT, (length, 1))
+    lines = np.zeros_like(binary)
+    lines[rows] = cv2.morphologyEx(binary[rows], cv2.MORPH_OPEN, kernel)
+    crossing = cv2.morphologyEx(binary, cv2.MORPH_OPEN, np.ones((5, 1), np.uint8))
+    return lines & ~(thick | crossing)
 
 
 def _merge_groups(stats: np.ndarray, candidates: list[int]) -> list[list[int]]:
@@ -122,11 +124,8 @@ def _merge_groups(stats: np.ndarray, candidates: list[int]) -> list[list[int]]:
                 xi, yi, wi, hi = boxes[i]
                 xj, yj, wj, hj = boxes[j]
                 if slivers[i] or slivers[j]:
-                    (xs, ys, ws, hs), (xo, yo, wo, ho) = ((boxes[i], boxes[j]) if slivers[i]
-                                                          else (boxes[j], boxes[i]))
-                    if slivers[i] and slivers[j] or not (
-                            xo - 1 <= xs and xs + ws <= xo + wo + 1
-                            and yo - 1 <= ys and ys + hs <= yo + ho + 1):
+                    sliver, other = (boxes[i], boxes[j]) if slivers[i] else (boxes[j], boxes[i])
+                    if slivers[i] and slivers[j] or not _holds(other, sliver, margin=1):
                         continue
                 else:
                     overlap_x = min(xi + wi, xj + wj) - max(xi, xj)
@@ -144,6 +143,13 @@ def _merge_groups(stats: np.ndarray, candidates: list[int]) -> list[list[int]]:
             if merged:
                 break
     return groups
+
+
+def _holds(outer: list[int], inner: list[int], margin: int = 0) -> bool:
+    """Whether box ``outer`` (x, y, w, h), grown by ``margin``, contains box ``inner``."""
+    (xo, yo, wo, ho), (xi, yi, wi, hi) = outer, inner
+    return (xo - margin <= xi and xi + wi <= xo + wo + margin
+            and yo - margin <= yi and yi + hi <= yo + ho + margin)
 
 
 def is_blob(mask: np.ndarray, area: int | None = None, gray: np.ndarray | None = None,
