@@ -40,18 +40,47 @@ def test_constant_fill_draws_no_fake_strokes():
 
 
 def test_augmentation_changes_images_but_not_labels(digits):
-    from train.data import AugmentedBatches
+    from train.data import EpochAugmenter
 
     images, labels = digits
-    batches = AugmentedBatches(images, labels, batch_size=64, seed=3)
-    x, y = batches[0]
-    order = batches._order[:64]
+    weights = np.arange(len(labels), dtype=np.float64)
+    augmenter = EpochAugmenter(images, labels, batch_size=64, seed=3, sample_weights=weights)
+    x, y, w = augmenter.epoch_arrays(0)
+    order = w.astype(int)  # the weights are the original positions: they reveal the order
+    assert sorted(order) == list(range(len(labels))) and not np.array_equal(order, np.sort(order))
     assert np.array_equal(y, labels[order])
-    assert x.shape == (64, 28, 28, 1) and x.dtype == np.float32
+    assert x.shape == (len(labels), 28, 28, 1) and x.dtype == np.float32
     assert not np.allclose(x[..., 0], images[order] / 255.0)
-    # the same batch of the same epoch is reproducible
-    x2, _ = batches[0]
-    assert np.array_equal(x, x2)
+    # the same epoch is reproducible; the next epoch is shuffled and augmented afresh
+    assert np.array_equal(x, augmenter.epoch_arrays(0)[0])
+    assert not np.array_equal(w, augmenter.epoch_arrays(1)[2])
+
+
+def test_fit_sees_each_epoch_once_in_order(digits):
+    """The tf.data pipeline asks for a fresh epoch each time fit starts one, resumed
+    runs included (fit starting at epoch 2 gets epoch 2's data)."""
+    import keras
+
+    from train.data import EpochAugmenter
+
+    images, labels = digits
+    seen = []
+
+    class Recording(EpochAugmenter):
+        def epoch_arrays(self, epoch):
+            seen.append(epoch)
+            return super().epoch_arrays(epoch)
+
+    augmenter = Recording(images[:256], labels[:256], batch_size=64, seed=3)
+    model = keras.Sequential([keras.Input((28, 28, 1)), keras.layers.Flatten(),
+                              keras.layers.Dense(10, activation="softmax")])
+    model.compile(optimizer="adam", loss="sparse_categorical_crossentropy")
+    history = model.fit(augmenter.dataset(), epochs=2, callbacks=[augmenter.callback()],
+                        verbose=0)
+    model.fit(augmenter.dataset(), initial_epoch=2, epochs=3,
+              callbacks=[augmenter.callback()], verbose=0)
+    assert seen == [0, 1, 2]
+    assert len(history.history["loss"]) == 2 and len(augmenter) == 4
 
 
 def test_camera_like_augmentation_squeezes_and_blurs(digits):

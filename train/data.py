@@ -53,39 +53,70 @@ def to_model_input(images: np.ndarray) -> np.ndarray:
     return (images.astype(np.float32) / 255.0)[..., None]
 
 
-class AugmentedBatches(keras.utils.PyDataset):
-    """Shuffled, augmented training batches with optional per-sample (boosting) weights.
+class EpochAugmenter:
+    """Shuffled, augmented training epochs as a ``tf.data`` pipeline.
 
-    Batch ``i`` of epoch ``e`` is drawn from ``default_rng([seed, e, i])``, so a run is
-    repeatable for a given seed.
+    A whole epoch is augmented at once in numpy (a few seconds for 55,000 digits) and
+    then served from memory by ``tf.data``. Feeding Keras batch by batch from Python
+    (``keras.utils.PyDataset``) made every training step about 2.3x slower on a 2-core CPU:
+    the Python producer thread and TensorFlow's compute threads fight over the cores.
+
+    Epoch ``e`` is drawn from ``default_rng([seed, e])``, so a run is repeatable for a
+    given seed, and a run resumed at epoch ``e`` sees the same data it would have seen.
+    :meth:`callback` keeps the epoch number in step with ``fit`` (resumes included).
     """
 
-    def __init__(self, images, labels, batch_size: int, seed: int,
+    def __init__(self, images: np.ndarray, labels: np.ndarray, batch_size: int, seed: int,
                  sample_weights: np.ndarray | None = None,
-                 augment: AugmentConfig | None = None, **kwargs):
-        super().__init__(**kwargs)
-        self.images, self.labels = images, labels
+                 augment: AugmentConfig | None = None):
+        if len(images) != len(labels):
+            raise ValueError(f"{len(images)} images but {len(labels)} labels")
+        self.images, self.labels = images, labels.astype(np.int32)
         self.batch_size, self.seed = batch_size, seed
-        self.sample_weights = sample_weights
+        self.sample_weights = (None if sample_weights is None
+                               else np.asarray(sample_weights, np.float32))
         self.augment = augment or AugmentConfig()
         self.epoch = 0
-        self._order = self._shuffle()
-
-    def _shuffle(self) -> np.ndarray:
-        return np.random.default_rng([self.seed, self.epoch]).permutation(len(self.images))
 
     def __len__(self) -> int:
+        """Batches per epoch."""
         return int(np.ceil(len(self.images) / self.batch_size))
 
-    def __getitem__(self, index: int):
-        idx = self._order[index * self.batch_size:(index + 1) * self.batch_size]
-        rng = np.random.default_rng([self.seed, self.epoch, index])
-        x = to_model_input(augment_batch(self.images[idx], rng, self.augment))
-        y = self.labels[idx].astype(np.int32)
+    def epoch_arrays(self, epoch: int) -> tuple[np.ndarray, ...]:
+        """``(x, y)`` or ``(x, y, sample_weight)`` of one epoch, shuffled and augmented."""
+        rng = np.random.default_rng([self.seed, epoch])
+        order = rng.permutation(len(self.images))
+        x = to_model_input(augment_batch(self.images[order], rng, self.augment))
         if self.sample_weights is None:
-            return x, y
-        return x, y, self.sample_weights[idx].astype(np.float32)
+            return x, self.labels[order]
+        return x, self.labels[order], self.sample_weights[order]
 
-    def on_epoch_end(self) -> None:
-        self.epoch += 1
-        self._order = self._shuffle()
+    def dataset(self):
+        """A ``tf.data.Dataset`` whose every iteration (one per ``fit`` epoch) augments
+        the current epoch afresh."""
+        import tensorflow as tf
+
+        weighted = self.sample_weights is not None
+        types = [tf.float32, tf.int32] + ([tf.float32] if weighted else [])
+
+        def current_epoch(_):
+            arrays = tf.numpy_function(lambda: self.epoch_arrays(self.epoch), [], types,
+                                       stateful=True)
+            arrays[0].set_shape((None, 28, 28, 1))
+            for array in arrays[1:]:
+                array.set_shape((None,))
+            return tf.data.Dataset.from_tensor_slices(tuple(arrays))
+
+        dataset = (tf.data.Dataset.from_tensors(0).flat_map(current_epoch)
+                   .batch(self.batch_size).prefetch(2))
+        return dataset.apply(tf.data.experimental.assert_cardinality(len(self)))
+
+    def callback(self) -> keras.callbacks.Callback:
+        """Tells the augmenter which epoch ``fit`` is starting."""
+        augmenter = self
+
+        class EpochNumber(keras.callbacks.Callback):
+            def on_epoch_begin(self, epoch, logs=None):
+                augmenter.epoch = epoch
+
+        return EpochNumber()

@@ -31,7 +31,7 @@ class TrainConfig:
     width: int = 24  # channels of the middle stage; the edge latency scales with its square
     dense_units: int = 128
     dropout_rate: float = 0.4
-    epochs: int = 20
+    epochs: int = 25
     batch_size: int = 128
     learning_rate: float = 2e-3  # peak, reached after the warm-up
     schedule: str = "cosine"  # "cosine": warm-up then cosine annealing; "exponential"
@@ -123,7 +123,7 @@ def train(config: TrainConfig, resume: bool = False) -> dict:
 
     from train import boosting, plots
     from train.augment import AugmentConfig
-    from train.data import AugmentedBatches, load_splits, to_model_input
+    from train.data import EpochAugmenter, load_splits, to_model_input
     from train.models import build_member
 
     run_dir = Path(config.run_dir)
@@ -165,16 +165,16 @@ def train(config: TrainConfig, resume: bool = False) -> dict:
                              dropout_rate=config.dropout_rate, name=name)
         model.compile(optimizer=keras.optimizers.Adam(config.learning_rate),
                       loss="sparse_categorical_crossentropy", metrics=["accuracy"])
-        batches = AugmentedBatches(splits.x_train, splits.y_train, config.batch_size,
-                                   seed=config.seed * 1000 + index,
-                                   sample_weights=weights if config.boost else None,
-                                   augment=AugmentConfig(
-                                       camera_probability=config.camera_probability))
+        augmenter = EpochAugmenter(
+            splits.x_train, splits.y_train, config.batch_size, seed=config.seed * 1000 + index,
+            sample_weights=weights if config.boost else None,
+            augment=AugmentConfig(camera_probability=config.camera_probability))
 
         def schedule(epoch, _lr):
             return learning_rate_at(config, epoch)
 
         callbacks = [
+            augmenter.callback(),
             keras.callbacks.BackupAndRestore(str(member_dir / "backup")),
             keras.callbacks.LearningRateScheduler(schedule),
             keras.callbacks.EarlyStopping(monitor="val_accuracy", patience=config.patience,
@@ -187,8 +187,8 @@ def train(config: TrainConfig, resume: bool = False) -> dict:
         logger.info("training %s (%d parameters) for up to %d epochs", name,
                     model.count_params(), config.epochs)
         fit_started = time.time()
-        model.fit(batches, validation_data=(x_val, splits.y_val), epochs=config.epochs,
-                  callbacks=callbacks, verbose=verbose)
+        model.fit(augmenter.dataset(), validation_data=(x_val, splits.y_val),
+                  epochs=config.epochs, shuffle=False, callbacks=callbacks, verbose=verbose)
         fit_ended = time.time()
         if (member_dir / "best.keras").exists():
             model = keras.models.load_model(member_dir / "best.keras")
