@@ -110,7 +110,7 @@ def specification_luts(counts: np.ndarray, reference: ReferenceHistogram) -> np.
     # the level's own CDF step (so ties spread the way the reference does).
     midpoint = (np.cumsum(ink, axis=1) - ink / 2) / ink_total
     luts = 1 + np.searchsorted(reference.ink_cdf, midpoint.ravel(), side="left")
-    luts = np.clip(luts, 1, 255).reshape(counts.shape)
+    luts = np.minimum(luts, 255).reshape(counts.shape)  # searchsorted gave >= 0: luts >= 1
     luts[below] = 0
     return luts.astype(np.uint8)
 

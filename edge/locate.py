@@ -7,6 +7,7 @@ digits in reading order (rows top to bottom, left to right) with their boxes and
 from __future__ import annotations
 
 import logging
+import math
 import statistics
 from dataclasses import dataclass
 
@@ -77,8 +78,11 @@ def remove_lines(binary: np.ndarray) -> np.ndarray:
     height, width = binary.shape
     # Only lines far longer than any digit: a third of the width, or 70 % of the height.
     row_length, column_length = max(15, width // 3), max(15, int(height * 0.7))
-    rows = np.flatnonzero(np.count_nonzero(binary, axis=1) >= row_length)
-    columns = np.flatnonzero(np.count_nonzero(binary, axis=0) >= column_length)
+    # Ink per row and per column (cv2.reduce is several times faster than numpy here).
+    row_ink = cv2.reduce(binary, 1, cv2.REDUCE_SUM, dtype=cv2.CV_32S).ravel() // 255
+    column_ink = cv2.reduce(binary, 0, cv2.REDUCE_SUM, dtype=cv2.CV_32S).ravel() // 255
+    rows = np.flatnonzero(row_ink >= row_length)
+    columns = np.flatnonzero(column_ink >= column_length)
     if not (rows.size or columns.size):
         return binary
     # Thick ink is never taken for a line.
@@ -288,7 +292,9 @@ def locate(gray: np.ndarray, settings: LocateSettings | None = None) -> list[Dig
     small = ink_map(small_gray, paper_scale=max(1, 4 // factor))
     full_ink = None  # made only when a small digit needs it
     level = threshold_level(small, settings)
-    binary = remove_lines((small >= level).astype(np.uint8) * 255)
+    # ink >= level, as 0/255 (the ink map is integer: ">= level" is "> ceil(level) - 1")
+    _, binary = cv2.threshold(small, math.ceil(level) - 1, 255, cv2.THRESH_BINARY)
+    binary = remove_lines(binary)
     # Grana's algorithm: three times faster than OpenCV's default here, same labels.
     count, labels, stats, _ = cv2.connectedComponentsWithStatsWithAlgorithm(
         binary, 8, cv2.CV_32S, cv2.CCL_GRANA)
@@ -312,7 +318,7 @@ def locate(gray: np.ndarray, settings: LocateSettings | None = None) -> list[Dig
             continue  # the frame's own border or a shadow edge, not a stroke
         region = labels[ys0:ys1, xs0:xs1]
         mask = region == group[0] if len(group) == 1 else np.isin(region, group)
-        if float(small[ys0:ys1, xs0:xs1][mask].mean()) < 1.2 * level:
+        if cv2.mean(small[ys0:ys1, xs0:xs1], mask.view(np.uint8))[0] < 1.2 * level:
             continue  # barely above the threshold throughout: a soft shadow edge, no stroke
         if is_blob(mask, area, small_gray, (xs0, ys0)):
             continue

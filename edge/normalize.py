@@ -21,10 +21,10 @@ SIZE = 28
 def mnist_layout(digit_ink: np.ndarray) -> np.ndarray:
     """Fit a uint8 ink image (ink bright) into MNIST's 20x20 box inside 28x28, by centre
     of mass."""
-    rows, cols = np.flatnonzero(digit_ink.any(axis=1)), np.flatnonzero(digit_ink.any(axis=0))
-    if rows.size == 0:
+    x, y, w, h = cv2.boundingRect(digit_ink)  # of the nonzero pixels
+    if w == 0:
         return np.zeros((SIZE, SIZE), np.uint8)
-    digit_ink = digit_ink[rows[0]:rows[-1] + 1, cols[0]:cols[-1] + 1]
+    digit_ink = digit_ink[y:y + h, x:x + w]
     h, w = digit_ink.shape
     scale = BOX / max(h, w)
     new_w, new_h = max(1, round(w * scale)), max(1, round(h * scale))
