@@ -109,16 +109,19 @@ def _row_line_pixels(binary: np.ndarray, thick: np.ndarray, rows: np.ndarray,
     return lines & ~(thick | crossing)
 
 
-def _merge_groups(stats: np.ndarray, candidates: list[int]) -> list[list[int]]:
+def _merge_groups(stats: np.ndarray, candidates: list[int]
+                  ) -> list[tuple[list[int], list[int]]]:
     """Group components that belong to one digit: strongly overlapping in x and close in y
     (a broken stroke, the bar of a 5 or a 7), or a small piece inside a digit's box.
 
     A sliver (one or two rows tall, what is left of a ruled line after thresholding) only
     joins a group whose box already holds it: slivers chained one to the next would
     otherwise grow a digit's box across the whole page.
+
+    Returns each group's component labels with its box ``[x, y, w, h]``.
     """
     groups = [[c] for c in candidates]
-    boxes = [list(stats[c, :4]) for c in candidates]
+    boxes = [stats[c, :4].tolist() for c in candidates]
     slivers = [bool(stats[c, 3] <= 2 < stats[c, 2]) for c in candidates]
     merged = True
     while merged:
@@ -146,7 +149,7 @@ def _merge_groups(stats: np.ndarray, candidates: list[int]) -> list[list[int]]:
                 break
             if merged:
                 break
-    return groups
+    return list(zip(groups, boxes, strict=True))
 
 
 def _holds(outer: list[int], inner: list[int], margin: int = 0) -> bool:
@@ -302,18 +305,13 @@ def locate(gray: np.ndarray, settings: LocateSettings | None = None) -> list[Dig
     min_h, max_h = settings.min_height * height, settings.max_height * height
     min_piece = max(3, int(min_h * 0.08) ** 2)
     candidates = (np.flatnonzero(stats[1:, cv2.CC_STAT_AREA] >= min_piece) + 1).tolist()
-    groups = _merge_groups(stats, candidates)
     digits, boxes = [], []
-    for group in groups:
-        member_stats = stats[group]
-        xs0, ys0 = int(member_stats[:, 0].min()), int(member_stats[:, 1].min())
-        xs1 = int((member_stats[:, 0] + member_stats[:, 2]).max())
-        ys1 = int((member_stats[:, 1] + member_stats[:, 3]).max())
-        w, h = xs1 - xs0, ys1 - ys0
+    for group, (xs0, ys0, w, h) in _merge_groups(stats, candidates):
+        xs1, ys1 = xs0 + w, ys0 + h
         if not (min_h <= h <= max_h) or w > settings.max_aspect * h:
             continue
         touches_edge = xs0 == 0 or ys0 == 0 or xs1 == small.shape[1] or ys1 == height
-        area = int(member_stats[:, cv2.CC_STAT_AREA].sum())
+        area = int(stats[group, cv2.CC_STAT_AREA].sum())
         if touches_edge and h > 0.5 * height:
             continue  # the frame's own border or a shadow edge, not a stroke
         region = labels[ys0:ys1, xs0:xs1]

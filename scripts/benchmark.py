@@ -55,15 +55,19 @@ def five_digit_latency(classifier, scenes: Path) -> dict:
               if label["file"].startswith("five_")]
     frames = [cv2.imread(label["source"]) for label in labels]
     pipeline = Pipeline(classifier)
-    totals = []
+    totals, stages = [], {"locate": [], "preprocess": [], "infer": []}
     for _ in range(5):
         for i, image in enumerate(frames):
             started = time.perf_counter()
             result = pipeline.process(Frame(image, "bench", i, 0.0))
             json.dumps(result)
             totals.append((time.perf_counter() - started) * 1000)
+            for stage, values in stages.items():
+                values.append(result["latency_ms"][stage])
     return {"frames": len(frames), "median_ms": round(float(np.median(totals)), 3),
-            "p95_ms": round(float(np.percentile(totals, 95)), 3)}
+            "p95_ms": round(float(np.percentile(totals, 95)), 3),
+            "stage_median_ms": {stage: round(float(np.median(values)), 3)
+                                for stage, values in stages.items()}}
 
 
 def markdown(data: dict) -> str:
@@ -105,6 +109,9 @@ def markdown(data: dict) -> str:
     five = data["five_digit_latency"]
     lines.append(f"| whole pipeline, 640x480, 5 digits, 1 thread (decode excluded) | median "
                  f"{five['median_ms']:.2f} ms, p95 {five['p95_ms']:.2f} ms |")
+    if "stage_median_ms" in five:
+        lines.append("| of which (stage medians) | " + ", ".join(
+            f"{stage} {ms:.2f} ms" for stage, ms in five["stage_median_ms"].items()) + " |")
     lines.append(f"| pipeline on the shipped samples | {bench['pipeline_fps']} fps |")
     lines += ["", "Reading accuracy on generated scenes never used for tuning "
               f"({data['scenes']['frames_per_style']} frames per style):", "",
