@@ -9,7 +9,7 @@ and returns class probabilities. They differ on purpose, so that their errors di
 
 The sizes are chosen for the edge: at the default width of 24 each member costs about
 3.5 million multiply-accumulates per digit, so the int8 ensemble reads five digits in
-about two milliseconds on one x86 core, and a member trains in well under an hour on a
+2–3 milliseconds on one x86 core, and a member trains in under half an hour on a
 2-core CPU.
 """
 
