@@ -25,7 +25,6 @@ def mnist_layout(digit_ink: np.ndarray) -> np.ndarray:
     if w == 0:
         return np.zeros((SIZE, SIZE), np.uint8)
     digit_ink = digit_ink[y:y + h, x:x + w]
-    h, w = digit_ink.shape
     scale = BOX / max(h, w)
     new_w, new_h = max(1, round(w * scale)), max(1, round(h * scale))
     interpolation = cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR
