@@ -6,6 +6,7 @@ digits in reading order (rows top to bottom, left to right) with their boxes and
 
 from __future__ import annotations
 
+import functools
 import logging
 import math
 import statistics
@@ -85,28 +86,48 @@ def remove_lines(binary: np.ndarray) -> np.ndarray:
     columns = np.flatnonzero(column_ink >= column_length)
     if not (rows.size or columns.size):
         return binary
-    # Thick ink is never taken for a line.
-    thick = cv2.morphologyEx(binary, cv2.MORPH_OPEN, np.ones((3, 3), np.uint8))
     removed = np.zeros_like(binary)
     if rows.size:
-        removed |= _row_line_pixels(binary, thick, rows, row_length)
+        removed |= _row_line_pixels(binary, rows, row_length)
     if columns.size:  # columns are the rows of the transposed image
-        removed |= _row_line_pixels(np.ascontiguousarray(binary.T), thick.T, columns,
+        removed |= _row_line_pixels(np.ascontiguousarray(binary.T), columns,
                                     column_length).T
     return binary & ~removed
 
 
-def _row_line_pixels(binary: np.ndarray, thick: np.ndarray, rows: np.ndarray,
-                     length: int) -> np.ndarray:
+# Rows of context the openings below need on each side of a line row: the 5x1 opening
+# reaches 2 rows for its erosion and 2 more for its dilation.
+_LINE_CONTEXT = 4
+
+
+def _row_line_pixels(binary: np.ndarray, rows: np.ndarray, length: int) -> np.ndarray:
     """The pixels of horizontal lines at least ``length`` long on ``rows`` (the rows that
     hold that much ink at all: an opening by a one-row kernel treats each row on its own),
     less thick ink and ink that runs on across the line (a stroke crossing a ruled line,
-    however thin, continues above and below it)."""
+    however thin, continues above and below it).
+
+    The openings that find thick and crossing ink run only on bands of rows around
+    ``rows``, with enough context that the result equals opening the whole image (a
+    fifth of the work on ruled paper).
+    """
     kernel = cv2.getStructuringElement(cv2.MORPH_RECT, (length, 1))
     lines = np.zeros_like(binary)
     lines[rows] = cv2.morphologyEx(binary[rows], cv2.MORPH_OPEN, kernel)
-    crossing = cv2.morphologyEx(binary, cv2.MORPH_OPEN, np.ones((5, 1), np.uint8))
-    return lines & ~(thick | crossing)
+    # Bands of line rows whose context overlaps are processed together.
+    breaks = np.flatnonzero(np.diff(rows) > 2 * _LINE_CONTEXT + 1) + 1
+    for band in np.split(rows, breaks):
+        start = max(0, int(band[0]) - _LINE_CONTEXT)
+        stop = min(binary.shape[0], int(band[-1]) + _LINE_CONTEXT + 1)
+        context = binary[start:stop]
+        thick = cv2.morphologyEx(context, cv2.MORPH_OPEN, _SQUARE_3)
+        crossing = cv2.morphologyEx(context, cv2.MORPH_OPEN, _COLUMN_5)
+        keep = ~(thick | crossing)[band - start]
+        lines[band] &= keep
+    return lines
+
+
+_SQUARE_3 = np.ones((3, 3), np.uint8)  # thick ink survives an opening by this
+_COLUMN_5 = np.ones((5, 1), np.uint8)  # ink that runs on across a line survives this
 
 
 def _merge_groups(stats: np.ndarray, candidates: list[int]
@@ -262,8 +283,12 @@ def cut_digit(ink: np.ndarray, box: tuple[int, int, int, int], mask: np.ndarray)
     """
     x, y, w, h = box
     grow = max(3, (max(h, w) // 12) | 1)
-    kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (grow, grow))
-    return ink[y:y + h, x:x + w] * cv2.dilate(mask.view(np.uint8), kernel)
+    return ink[y:y + h, x:x + w] * cv2.dilate(mask.view(np.uint8), _ellipse(grow))
+
+
+@functools.lru_cache(maxsize=64)
+def _ellipse(size: int) -> np.ndarray:
+    return cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (size, size))
 
 
 # A digit at least this tall or wide at the search resolution is cut from there: MNIST's

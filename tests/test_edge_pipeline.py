@@ -12,7 +12,7 @@ from calibration.histogram import (
     specify_batch,
 )
 from edge.evaluate import match
-from edge.locate import LocateSettings, locate, reading_order
+from edge.locate import LocateSettings, locate, reading_order, remove_lines
 from edge.normalize import mnist_layout
 from tests.conftest import blank_frame, read_jsonl
 
@@ -65,6 +65,52 @@ def test_ruled_lines_do_not_join_a_digit_to_the_page():
     x, y, w, h = digits[0].box
     assert 250 <= x <= x + w <= 420
     assert 180 <= y <= y + h <= 335
+
+
+def _remove_lines_whole_image(binary):
+    """remove_lines as first written: every opening over the whole image."""
+    height, width = binary.shape
+    row_length, column_length = max(15, width // 3), max(15, int(height * 0.7))
+    thick = cv2.morphologyEx(binary, cv2.MORPH_OPEN, np.ones((3, 3), np.uint8))
+    crossing_rows = cv2.morphologyEx(binary, cv2.MORPH_OPEN, np.ones((5, 1), np.uint8))
+    crossing_columns = cv2.morphologyEx(binary, cv2.MORPH_OPEN, np.ones((1, 5), np.uint8))
+    rows = (binary > 0).sum(axis=1) >= row_length
+    columns = (binary > 0).sum(axis=0) >= column_length
+    lines = np.zeros_like(binary)
+    if rows.any():
+        lines[rows] = cv2.morphologyEx(binary[rows], cv2.MORPH_OPEN,
+                                       np.ones((1, row_length), np.uint8))
+    lines &= ~(thick | crossing_rows)
+    vertical = np.zeros_like(binary)
+    if columns.any():
+        vertical[:, columns] = cv2.morphologyEx(binary[:, columns].copy(), cv2.MORPH_OPEN,
+                                                np.ones((column_length, 1), np.uint8))
+    vertical &= ~(thick | crossing_columns)
+    return binary & ~(lines | vertical)
+
+
+def test_ruled_lines_go_and_the_strokes_that_cross_them_stay():
+    binary = np.zeros((60, 80), np.uint8)
+    binary[[0, 2, 30, 59]] = 255  # ruled lines, two at the frame's edges
+    binary[10:50, 40:42] = 255  # a thin stroke crossing the line at row 30
+    binary[:, 5] = 255  # a table border
+    cleaned = remove_lines(binary)
+    # Where two lines cross, a pixel stays (each line crosses the other); specks go later.
+    ruled = np.delete(cleaned[[0, 2, 59]], 5, axis=1)
+    border = np.delete(cleaned[:, 5], [0, 2, 30, 59])
+    assert not ruled.any() and not border.any()
+    assert cleaned[10:50, 40:42].all()  # including where it crosses the line
+    assert not cleaned[30, 6:40].any() and not cleaned[30, 42:].any()
+
+
+def test_line_removal_on_bands_equals_opening_the_whole_image():
+    """remove_lines opens only bands around line rows; the result must not change."""
+    rng = np.random.default_rng(11)
+    for _ in range(200):
+        binary = (rng.random((48, 64)) < rng.uniform(0.02, 0.3)).astype(np.uint8) * 255
+        binary[rng.integers(0, 48, rng.integers(0, 6))] = 255
+        binary[:, rng.integers(0, 64, rng.integers(0, 4))] = 255
+        np.testing.assert_array_equal(remove_lines(binary), _remove_lines_whole_image(binary))
 
 
 @pytest.mark.parametrize("scale, thickness", [(4, 9), (1.2, 3)])  # cut at search / full res

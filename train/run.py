@@ -28,7 +28,7 @@ class TrainConfig:
     data_dir: Path | None = None
     seed: int = 1
     members: list[str] = field(default_factory=lambda: ["resnet", "plain", "strided"])
-    width: int = 24  # channels of the middle stage; the edge latency scales with its square
+    width: int = 24  # channels of the middle stage, a multiple of 8; latency scales with its square
     dense_units: int = 128
     dropout_rate: float = 0.4
     epochs: int = 25
