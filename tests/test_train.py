@@ -163,3 +163,38 @@ def test_resume_refuses_to_overwrite_and_skips_finished_members(quick_run):
     report = train(quick_config(quick_run), resume=True)  # every member is done: no training
     assert report["train_seconds"] == json.loads(
         (quick_run / "state.json").read_text())["train_seconds"]
+
+
+def _conv_channels(model):
+    return [layer.output.shape[-1] for layer in model.layers
+            if layer.__class__.__name__ == "Conv2D"]
+
+
+def test_default_configuration_builds_the_shipped_members():
+    """`digitcam train` with its defaults must reproduce the shipped model's layout."""
+    from pathlib import Path
+
+    import keras
+
+    from train.models import build_member
+    from train.run import TrainConfig
+
+    models_dir = Path(__file__).resolve().parents[1] / "models"
+    config = TrainConfig(run_dir=Path("unused"))
+    report = json.loads((models_dir / "report.json").read_text())
+    for member in report["members"]:
+        shipped = keras.models.load_model(models_dir / "keras" / f"{member['name']}.keras")
+        built = build_member(member["kind"], width=config.width,
+                             dense_units=config.dense_units,
+                             aligned_channels=config.aligned_channels)
+        assert _conv_channels(built) == _conv_channels(shipped)
+        assert built.count_params() == shipped.count_params() == member["params"]
+
+
+def test_aligned_channels_are_multiples_of_eight():
+    from train.models import build_member
+
+    for kind in ("resnet", "plain", "strided"):
+        channels = _conv_channels(build_member(kind, width=24, aligned_channels=True))
+        assert all(c % 8 == 0 for c in channels), (kind, channels)
+        assert channels[0] == 8

@@ -22,6 +22,9 @@ def add_parser(subparsers) -> None:
     p.add_argument("--epochs", type=int, default=None, help="maximum epochs per member")
     p.add_argument("--width", type=int, default=None,
                    help="channels of the members' middle stage (default 24)")
+    p.add_argument("--aligned-channels", action="store_true",
+                   help="every channel count a multiple of 8: members 20-40 %% faster with "
+                        "XNNPACK int8 (not the shipped model's layout; see train/models.py)")
     p.add_argument("--schedule", choices=["cosine", "exponential"], default=None,
                    help="learning-rate annealing: one warm-up epoch then cosine (default), "
                         "or exponential decay by --learning-rate-decay per epoch")
@@ -48,6 +51,8 @@ def run(args: argparse.Namespace) -> int:
     for name in ("width", "schedule", "learning_rate_decay"):
         if getattr(args, name) is not None:
             overrides[name] = getattr(args, name)
+    if args.aligned_channels:
+        overrides["aligned_channels"] = True
     if args.members:
         overrides["members"] = [m.strip() for m in args.members.split(",") if m.strip()]
     if args.quick:

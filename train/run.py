@@ -28,7 +28,8 @@ class TrainConfig:
     data_dir: Path | None = None
     seed: int = 1
     members: list[str] = field(default_factory=lambda: ["resnet", "plain", "strided"])
-    width: int = 24  # channels of the middle stage, a multiple of 8; latency scales with its square
+    width: int = 24  # channels of the middle stage; the edge latency scales with its square
+    aligned_channels: bool = False  # every channel count a multiple of 8 (see models.py)
     dense_units: int = 128
     dropout_rate: float = 0.4
     epochs: int = 25
@@ -162,7 +163,8 @@ def train(config: TrainConfig, resume: bool = False) -> dict:
         started = time.time()
         keras.utils.set_random_seed(config.seed + index)
         model = build_member(kind, width=config.width, dense_units=config.dense_units,
-                             dropout_rate=config.dropout_rate, name=name)
+                             dropout_rate=config.dropout_rate, name=name,
+                             aligned_channels=config.aligned_channels)
         model.compile(optimizer=keras.optimizers.Adam(config.learning_rate),
                       loss="sparse_categorical_crossentropy", metrics=["accuracy"])
         augmenter = EpochAugmenter(
