@@ -98,6 +98,8 @@ def remove_lines(binary: np.ndarray) -> np.ndarray:
 # Rows of context the openings below need on each side of a line row: the 5x1 opening
 # reaches 2 rows for its erosion and 2 more for its dilation.
 _LINE_CONTEXT = 4
+_SQUARE_3 = np.ones((3, 3), np.uint8)  # thick ink survives an opening by this
+_COLUMN_5 = np.ones((5, 1), np.uint8)  # ink that runs on across a line survives this
 
 
 def _row_line_pixels(binary: np.ndarray, rows: np.ndarray, length: int) -> np.ndarray:
@@ -125,9 +127,6 @@ def _row_line_pixels(binary: np.ndarray, rows: np.ndarray, length: int) -> np.nd
         lines[band] &= keep
     return lines
 
-
-_SQUARE_3 = np.ones((3, 3), np.uint8)  # thick ink survives an opening by this
-_COLUMN_5 = np.ones((5, 1), np.uint8)  # ink that runs on across a line survives this
 
 
 def _merge_groups(stats: np.ndarray, candidates: list[int]
