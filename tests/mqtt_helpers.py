@@ -60,10 +60,17 @@ class Recorder:
         self.client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=client_id,
                                   clean_session=False)
         self.client.reconnect_delay_set(0.1, 0.5)
-        self.client.on_connect = lambda c, u, f, rc, p: c.subscribe(topics, qos=1)
+        self.topics = topics
+        self.client.on_connect = self._on_connect
         self.client.on_message = self._on_message
         self.client.connect("127.0.0.1", port)
         self.client.loop_start()
+
+    def _on_connect(self, client, userdata, flags, reason_code, properties):
+        # A resumed session keeps its subscription; subscribing again would make the broker
+        # resend the retained message, out of order with the session's queued ones.
+        if not flags.session_present:
+            client.subscribe(self.topics, qos=1)
 
     def _on_message(self, client, userdata, message):
         with self.lock:

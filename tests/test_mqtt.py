@@ -58,7 +58,8 @@ def test_broker_restart_loses_no_reading(tmp_path, broker, frames, shipped_bundl
     assert "disconnected" in stderr  # the outage really happened during the run
     got = lambda: dedupe([json.loads(p)["reading"] for p in  # noqa: E731
                           recorder.payloads("digitcam/dev1/reading")])
-    assert recorder.wait_for(lambda: len(got()) >= len(expected)), (got(), expected)
+    assert recorder.wait_for(lambda: len(got()) >= len(expected)), (got(), expected,
+                                                                    stderr[-3000:])
     assert got() == expected  # every reading, in order
     recorder.close()
 

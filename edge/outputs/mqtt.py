@@ -183,7 +183,9 @@ class MqttOutput(Output):
         self._wake.set()
 
     def _on_disconnect(self, client, userdata, flags, reason_code, properties):
-        if self.connected.is_set():
+        if self._stopping.is_set():
+            logger.info("disconnected from MQTT broker %s:%d", self.host, self.port)
+        elif self.connected.is_set():
             logger.warning("MQTT broker %s:%d disconnected (%s); readings are queued on disk "
                            "until it is back", self.host, self.port, reason_code)
         self.connected.clear()
