@@ -123,3 +123,55 @@ def test_same_results_under_the_tflite_runtime_interpreter_api(quick_bundle, mni
         with Classifier(quick_bundle, runtime=find_runtime(name)) as classifier:
             outputs[name] = classifier.classify(images)
     assert np.array_equal(outputs["ai_edge_litert"], outputs["tensorflow"])
+
+
+def _nested_conv_layers(model):
+    import keras
+
+    for layer in model.layers:
+        if isinstance(layer, keras.Model):
+            yield from _nested_conv_layers(layer)
+        elif type(layer) is keras.layers.Conv2D:
+            yield layer
+
+
+def test_ensemble_graph_computes_what_the_members_compute(mnist_dir):
+    """The converter rewrites each member's first convolution (one input channel) as a
+    depthwise convolution of the repeated image, for XNNPACK's sake: the shipped members
+    must give the same probabilities through it as called directly."""
+    import keras
+
+    from convert.ensemble import build_ensemble
+    from tests.conftest import ROOT
+
+    report = json.loads((ROOT / "models" / "report.json").read_text())
+    members = [keras.models.load_model(ROOT / "models" / "keras" / f"{m['name']}.keras")
+               for m in report["members"]]
+    weights = report["member_weights"]
+    ensemble = build_ensemble(members, weights)
+    assert not [layer.name for layer in _nested_conv_layers(ensemble)
+                if layer.input.shape[-1] == 1]  # every one-channel convolution rewritten
+    images = mnist.load_split("test", mnist_dir).images[:500, ..., None].astype(np.float32)
+    direct = sum(w * m.predict(images / 255.0, verbose=0) for m, w in zip(members, weights,
+                                                                            strict=True))
+    direct /= sum(weights)
+    through = ensemble.predict(images, verbose=0)
+    np.testing.assert_allclose(through, direct, atol=1e-5)
+    assert (through.argmax(1) == direct.argmax(1)).all()
+
+
+def test_member_whose_image_feeds_two_layers_is_used_as_it_is():
+    import keras
+
+    from convert.ensemble import build_ensemble, with_depthwise_stem
+
+    image = keras.Input((28, 28, 1))
+    a = keras.layers.Conv2D(4, 3, padding="same")(image)
+    b = keras.layers.Conv2D(4, 1)(image)  # a second use of the image: no rewrite
+    y = keras.layers.Dense(10, activation="softmax")(
+        keras.layers.Flatten()(keras.layers.Add()([a, b])))
+    member = keras.Model(image, y)
+    assert with_depthwise_stem(member) is None
+    images = np.random.default_rng(0).integers(0, 256, (8, 28, 28, 1)).astype(np.float32)
+    np.testing.assert_allclose(build_ensemble([member], [1.0]).predict(images, verbose=0),
+                               member.predict(images / 255.0, verbose=0), atol=1e-6)
