@@ -167,7 +167,8 @@ def run(args: argparse.Namespace) -> int:
 
     try:
         settings = load_settings(config.locate.calibration)
-        source = open_source(config.source.source, config.source.fps, config.source.loop)
+        source = open_source(config.source.source, config.source.fps, config.source.loop,
+                             colour=bool(config.output.save_annotated or config.output.display))
         bundle = resolve_bundle(config.model.bundle, config.model.store)
         classifier = Classifier(bundle, num_threads=config.model.threads).open()
     except (SourceError, BundleError, ValueError, OSError) as exc:

@@ -99,6 +99,29 @@ def test_annotated_frames_are_written(tmp_path, scene_dir, shipped_bundle):
     assert np.abs(annotated.astype(int) - original).sum() > 0  # boxes and labels drawn
 
 
+def test_frames_nobody_sees_are_decoded_to_luma_with_the_same_readings(tmp_path, scene_dir,
+                                                                       shipped_bundle):
+    from edge.sources import open_source
+
+    with open_source(str(scene_dir / "mnist_0000.jpg"), colour=False) as source:
+        (frame,) = list(source.frames())
+    assert frame.image.ndim == 2  # JPEG's own luma: no colour conversion anywhere
+    with open_source(str(scene_dir / "mnist_0000.jpg")) as source:
+        (frame,) = list(source.frames())
+    assert frame.image.shape[2] == 3
+    # Saving annotated frames needs colour; the readings must not depend on it.
+    plain = tmp_path / "plain.jsonl"
+    annotated = tmp_path / "annotated.jsonl"
+    digitcam("run", "--source", scene_dir, "--model", shipped_bundle, "--jsonl-file", plain,
+             check=True)
+    digitcam("run", "--source", scene_dir, "--model", shipped_bundle, "--jsonl-file",
+             annotated, "--save-annotated", tmp_path / "frames", check=True)
+    readings = [[r["reading"] for r in read_jsonl(path)] for path in (plain, annotated)]
+    assert len(readings[0]) == 24
+    assert readings[0] == readings[1]
+    assert len(list((tmp_path / "frames").glob("*.jpg"))) == 24
+
+
 def test_no_tensorflow_on_the_device_path(scene_dir, shipped_bundle):
     code = (
         "import sys\n"

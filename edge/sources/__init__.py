@@ -20,8 +20,14 @@ from edge.sources.base import Source, SourceError
 VIDEO_SUFFIXES = {".mp4", ".avi", ".mkv", ".mov", ".webm", ".mjpeg", ".h264"}
 
 
-def open_source(spec: str, fps: float | None = None, loop: bool = False) -> Source:
-    """Create (not yet open) the source that ``spec`` names."""
+def open_source(spec: str, fps: float | None = None, loop: bool = False,
+                colour: bool = True) -> Source:
+    """Create (not yet open) the source that ``spec`` names.
+
+    ``colour=False`` says nothing will show the frames (no window, no annotated frames):
+    image files are then decoded to their luma alone, which JPEG stores as it is, so
+    neither the decoder's colour conversion nor the pipeline's gray conversion runs.
+    Cameras deliver what they deliver (the Pi camera: its luma plane anyway)."""
     from edge.sources.files import ImageFiles
     from edge.sources.opencv import VideoCapture
     from edge.sources.picam import PiCamera
@@ -37,7 +43,7 @@ def open_source(spec: str, fps: float | None = None, loop: bool = False) -> Sour
         if not Path(spec).is_file():
             raise SourceError(f"video file {spec!r} does not exist")
         return VideoCapture(spec, fps=fps, loop=loop, live=False)
-    return ImageFiles(spec, fps=fps, loop=loop)
+    return ImageFiles(spec, fps=fps, loop=loop, grayscale=not colour)
 
 
 __all__ = ["Source", "SourceError", "open_source"]
