@@ -128,7 +128,6 @@ def _row_line_pixels(binary: np.ndarray, rows: np.ndarray, length: int) -> np.nd
     return lines
 
 
-
 def _merge_groups(stats: np.ndarray, candidates: list[int]
                   ) -> list[tuple[list[int], list[int]]]:
     """Group components that belong to one digit: strongly overlapping in x and close in y

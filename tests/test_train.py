@@ -176,10 +176,11 @@ def test_default_configuration_builds_the_shipped_members():
 
     import keras
 
+    from tests.conftest import ROOT
     from train.models import build_member
     from train.run import TrainConfig
 
-    models_dir = Path(__file__).resolve().parents[1] / "models"
+    models_dir = ROOT / "models"
     config = TrainConfig(run_dir=Path("unused"))
     report = json.loads((models_dir / "report.json").read_text())
     for member in report["members"]:
