@@ -10,7 +10,7 @@ from pathlib import Path
 
 import numpy as np
 
-from edge.locate import LocateSettings
+from edge.reading.locate import LocateSettings
 
 logger = logging.getLogger(__name__)
 

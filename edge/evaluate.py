@@ -38,18 +38,14 @@ def match(predicted: list[dict], truth_boxes: list[list[int]]) -> list[tuple[int
     return out
 
 
-def score(results: list[dict], labels: list[dict]) -> dict:
-    """Recall, precision, digit accuracy and exact-reading rate over matching frames."""
-    by_source = {str(label["source"]): label for label in labels}
-    by_file = {Path(label["source"]).name: label for label in labels}
-    true_digits = predicted_digits = matched = correct = exact = frames = 0
-    missing = 0
-    for result in results:
-        label = by_source.get(str(result["source"])) or by_file.get(Path(result["source"]).name)
-        if label is None:
-            missing += 1
-            continue
-        frames += 1
+def _label_for(result: dict, by_source: dict, by_file: dict) -> dict | None:
+    return by_source.get(str(result["source"])) or by_file.get(Path(result["source"]).name)
+
+
+def _tally(pairs_of_frames: list[tuple[dict, dict]]) -> dict:
+    true_digits = predicted_digits = matched = correct = exact = exact_numbers = 0
+    true_numbers = found_numbers = 0
+    for result, label in pairs_of_frames:
         predictions = result["digits"]
         pairs = match(predictions, label["boxes"])
         true_digits += len(label["digits"])
@@ -57,17 +53,75 @@ def score(results: list[dict], labels: list[dict]) -> dict:
         matched += len(pairs)
         correct += sum(1 for i, j in pairs if predictions[i]["digit"] == label["digits"][j])
         exact += int(result["reading"] == label["reading"])
-    if frames == 0:
-        raise ValueError("no result matched a label: are these the right files?")
-    return {
+        numbers = label.get("numbers")
+        if numbers is not None:
+            found = list(result.get("numbers", [result["reading"]] if result["reading"] else []))
+            exact_numbers += int(found == numbers)
+            true_numbers += len(numbers)
+            for number in numbers:  # each true number found exactly, once
+                if number in found:
+                    found.remove(number)
+                    found_numbers += 1
+    frames = len(pairs_of_frames)
+    report = {
         "frames": frames,
-        "unlabelled_results": missing,
         "true_digits": true_digits,
         "detection_recall": matched / true_digits if true_digits else 1.0,
         "detection_precision": matched / predicted_digits if predicted_digits else 1.0,
         "digit_accuracy": correct / true_digits if true_digits else 1.0,
-        "exact_reading_rate": exact / frames,
+        "exact_reading_rate": exact / frames if frames else 0.0,
     }
+    if true_numbers:
+        report["exact_numbers_rate"] = exact_numbers / frames  # every number of the frame
+        report["number_recall"] = found_numbers / true_numbers  # numbers read exactly
+    return report
+
+
+def score(results: list[dict], labels: list[dict], by_condition: bool = False) -> dict:
+    """Recall, precision, digit accuracy and exact-reading rate over matching frames; for
+    labels with ``numbers``, exact numbers too. With ``by_condition``, the same for the
+    frames of each recorded condition (``"by_condition"``: name -> report)."""
+    by_source = {str(label["source"]): label for label in labels}
+    by_file = {Path(label["source"]).name: label for label in labels}
+    matched_frames, missing = [], 0
+    for result in results:
+        label = _label_for(result, by_source, by_file)
+        if label is None:
+            missing += 1
+            continue
+        matched_frames.append((result, label))
+    if not matched_frames:
+        raise ValueError("no result matched a label: are these the right files?")
+    report = {"frames": len(matched_frames), "unlabelled_results": missing,
+              **_tally(matched_frames)}
+    if by_condition:
+        names = sorted({name for _, label in matched_frames
+                        for name, value in label.get("conditions", {}).items()
+                        if value is True or (name == "jpeg" and value)})
+        report["by_condition"] = {
+            name: _tally([(r, lab) for r, lab in matched_frames
+                          if lab.get("conditions", {}).get(name)]) for name in names}
+        plain = [(r, lab) for r, lab in matched_frames
+                 if not any(v for k, v in lab.get("conditions", {}).items()
+                            if k not in ("jpeg", "rotation", "digit_height"))]
+        if plain:
+            report["by_condition"]["(none)"] = _tally(plain)
+    return report
+
+
+def condition_table(report: dict) -> str:
+    """A Markdown table of a ``by_condition`` report."""
+    rows = ["| condition | frames | recall | precision | digit accuracy | exact reading "
+            "| exact numbers |", "| --- | ---: | ---: | ---: | ---: | ---: | ---: |"]
+    def line(name, r):
+        numbers = f"{r['exact_numbers_rate']:.1%}" if "exact_numbers_rate" in r else "-"
+        return (f"| {name} | {r['frames']} | {r['detection_recall']:.1%} | "
+                f"{r['detection_precision']:.1%} | {r['digit_accuracy']:.1%} | "
+                f"{r['exact_reading_rate']:.1%} | {numbers} |")
+    rows.append(line("**all**", report))
+    for name, r in report.get("by_condition", {}).items():
+        rows.append(line(name, r))
+    return "\n".join(rows)
 
 
 def read_jsonl(path: Path) -> list[dict]:

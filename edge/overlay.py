@@ -26,7 +26,8 @@ def draw(image: np.ndarray, result: dict) -> np.ndarray:
         label = f"{item['digit']} {item['confidence']:.2f}"
         cv2.putText(canvas, label, (x, max(12, y - 6)), cv2.FONT_HERSHEY_SIMPLEX, 0.6 * scale,
                     colour, max(1, int(2 * scale)), cv2.LINE_AA)
-    banner = f"reading: {result['reading'] or '-'}   {result['latency_ms']['total']:.1f} ms"
+    numbers = "  ".join(result.get("numbers") or []) or result["reading"] or "-"
+    banner = f"numbers: {numbers}   {result['latency_ms']['total']:.1f} ms"
     cv2.putText(canvas, banner, (8, int(28 * scale)), cv2.FONT_HERSHEY_SIMPLEX, 0.8 * scale,
                 (255, 255, 255), max(3, int(4 * scale)), cv2.LINE_AA)
     cv2.putText(canvas, banner, (8, int(28 * scale)), cv2.FONT_HERSHEY_SIMPLEX, 0.8 * scale,

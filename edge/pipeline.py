@@ -17,8 +17,10 @@ import numpy as np
 
 from calibration.histogram import make_correction
 from edge.classifier import Classifier
-from edge.locate import LocateSettings, locate
-from edge.normalize import normalize_all
+from edge.reading.locate import Digit, LocateSettings, LocateWork, locate
+from edge.reading.normalize import normalize_all
+from edge.reading.numbers import group_numbers
+from edge.reading.split import choose, split_candidates
 
 logger = logging.getLogger(__name__)
 
@@ -63,14 +65,18 @@ class Pipeline:
     def process(self, frame: Frame, frame_number: int | None = None) -> dict:
         started = time.perf_counter()
         gray = to_gray(frame.image)
-        digits = locate(gray, self.settings)
+        work = LocateWork()
+        digits = locate(gray, self.settings, work)
+        alternatives = [split_candidates(d) for d in digits]
+        pieces = [p for alts in alternatives for alt in alts for p in alt]
         located = time.perf_counter()
-        crops = normalize_all(digits, self.correct)
+        crops = normalize_all(digits + pieces, self.correct)
         prepared = time.perf_counter()
         with self._lock:
             classifier = self.classifier
             probabilities = classifier.classify(crops)
         inferred = time.perf_counter()
+        digits, probabilities = self._choose_splits(digits, alternatives, probabilities)
         results = []
         for digit, probs in zip(digits, probabilities, strict=True):
             best = int(np.argmax(probs))
@@ -78,12 +84,16 @@ class Pipeline:
             results.append({"digit": best if confidence >= self.min_confidence else "?",
                             "confidence": round(confidence, 4),
                             "box": [int(v) for v in digit.box]})
+        view_boxes = [d.view_box or d.box for d in digits]
+        numbers = [reading_of([results[i] for i in number])
+                   for number in group_numbers(view_boxes)]
         ms = lambda a, b: round((b - a) * 1000, 3)  # noqa: E731
         return {
             "frame": frame.index if frame_number is None else frame_number,
             "source": frame.source,
             "time": round(frame.time, 3),
             "digits": results,
+            "numbers": numbers,
             "reading": reading_of(results),
             "model": classifier.version,
             "latency_ms": {"capture": round(frame.capture_ms, 3),
@@ -92,3 +102,20 @@ class Pipeline:
                            "infer": ms(prepared, inferred),
                            "total": round(frame.capture_ms + (inferred - started) * 1000, 3)},
         }
+
+    @staticmethod
+    def _choose_splits(digits: list[Digit], alternatives: list[list[list[Digit]]],
+                       probabilities: np.ndarray) -> tuple[list[Digit], list[np.ndarray]]:
+        """Each located digit read whole or as the touching digits it splits into best."""
+        chosen, chosen_probs = [], []
+        cursor = len(digits)
+        for i, digit in enumerate(digits):
+            alts, alt_probs = alternatives[i], []
+            for alt in alts:
+                alt_probs.append(probabilities[cursor:cursor + len(alt)])
+                cursor += len(alt)
+            pieces, probs = choose(digit, probabilities[i], alts, alt_probs) if alts else \
+                ([digit], probabilities[i:i + 1])
+            chosen += pieces
+            chosen_probs += list(probs)
+        return chosen, chosen_probs

@@ -52,6 +52,10 @@ def add_parser(subparsers) -> None:
     e = subparsers.add_parser("evaluate", help="score a run's JSONL against ground truth")
     e.add_argument("results", type=Path, help="JSONL written by `digitcam run --jsonl`")
     e.add_argument("labels", type=Path, help="labels.jsonl of a scene set")
+    e.add_argument("--by-condition", action="store_true",
+                   help="also score the frames of each recorded condition (field scenes)")
+    e.add_argument("--table", action="store_true",
+                   help="print a Markdown table instead of JSON")
     e.set_defaults(func=evaluate)
 
     c = subparsers.add_parser("calibrate", help="fit per-camera settings from a few frames",
@@ -72,7 +76,10 @@ def add_parser(subparsers) -> None:
     s = subparsers.add_parser("scenes", help="generate photo-like frames with ground truth")
     s.add_argument("output", type=Path)
     s.add_argument("--count", type=int, default=20)
-    s.add_argument("--style", choices=["mnist", "script"], default="mnist")
+    s.add_argument("--style", choices=["mnist", "script", "field"], default="mnist")
+    s.add_argument("--conditions",
+                   help="field style: only these conditions, comma-separated (e.g. "
+                        "desk,tilt,shadow); default: every condition left to chance")
     s.add_argument("--seed", type=int, default=0)
     s.add_argument("--data-dir", type=Path)
     s.set_defaults(func=scenes)
@@ -213,11 +220,17 @@ def evaluate(args: argparse.Namespace) -> int:
     from edge.evaluate import read_jsonl, score
 
     try:
-        report = score(read_jsonl(args.results), read_jsonl(args.labels))
+        report = score(read_jsonl(args.results), read_jsonl(args.labels),
+                       by_condition=args.by_condition)
     except (OSError, ValueError, KeyError) as exc:
         logger.error("%s", exc)
         return 2
-    print(json.dumps(report, indent=2))
+    if args.table:
+        from edge.evaluate import condition_table
+
+        print(condition_table(report))
+    else:
+        print(json.dumps(report, indent=2))
     return 0
 
 
@@ -261,8 +274,14 @@ def calibrate(args: argparse.Namespace) -> int:
 
 
 def scenes(args: argparse.Namespace) -> int:
-    from edge.scenes import write_scenes
+    from edge.scenes import FieldOptions, write_scenes
 
-    labels = write_scenes(args.output, args.count, args.style, args.seed, args.data_dir)
+    try:
+        options = FieldOptions.only(*args.conditions.split(",")) if args.conditions else None
+    except ValueError as exc:
+        logger.error("%s", exc)
+        return 2
+    labels = write_scenes(args.output, args.count, args.style, args.seed, args.data_dir,
+                          options=options)
     print(labels)
     return 0

@@ -12,8 +12,8 @@ from calibration.histogram import (
     specify_batch,
 )
 from edge.evaluate import match
-from edge.locate import LocateSettings, locate, reading_order, remove_lines
-from edge.normalize import mnist_layout
+from edge.reading.locate import LocateSettings, locate, reading_order, remove_lines
+from edge.reading.normalize import mnist_layout
 from tests.conftest import blank_frame, read_jsonl
 
 

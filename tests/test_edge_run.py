@@ -14,7 +14,7 @@ import pytest
 
 from tests.conftest import ROOT, blank_frame, digitcam, read_jsonl
 
-KEYS = {"frame", "source", "time", "digits", "reading", "model", "latency_ms"}
+KEYS = {"frame", "source", "time", "digits", "numbers", "reading", "model", "latency_ms"}
 STAGES = {"capture", "locate", "preprocess", "infer", "total"}
 
 
@@ -32,6 +32,7 @@ def test_jsonl_contract_on_scenes(scene_dir, shipped_bundle):
         assert set(row["latency_ms"]) == STAGES
         assert row["model"] == version
         assert row["reading"] == "".join(str(d["digit"]) for d in row["digits"])
+        assert "".join(row["numbers"]) == row["reading"]  # the numbers make the reading
         for digit in row["digits"]:
             assert digit["digit"] == "?" or digit["digit"] in range(10)
             assert 0.0 <= digit["confidence"] <= 1.0

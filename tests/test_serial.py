@@ -83,6 +83,8 @@ def test_text_mode(tmp_path, port_pair, frames, shipped_bundle):
     lines = read_lines(reader, len(expected))
     assert [line.split()[0] for line in lines] == expected
     assert all(0.0 <= float(line.split()[1]) <= 1.0 for line in lines)
+    # after the bar, the numbers of the reading, which together make the reading
+    assert all("".join(line.split("|")[1].split()) == line.split()[0] for line in lines)
 
 
 def test_a_port_that_appears_later_gets_every_line(tmp_path, port_pair, frames,

@@ -1,5 +1,6 @@
 """Serial output (pyserial): one line per stable reading, JSON or compact text
-(``12345 0.98``: the reading and its lowest digit confidence). A port that is missing or
+(``12345 0.98 | 12 345``: the reading, its lowest digit confidence and, after a bar, the
+numbers it holds). A port that is missing or
 disappears is reopened with backoff; lines wait in memory meanwhile (bounded)."""
 
 from __future__ import annotations
@@ -18,7 +19,8 @@ logger = logging.getLogger(__name__)
 def format_line(result: dict, mode: str) -> str:
     if mode == "text":
         confidence = min((d["confidence"] for d in result["digits"]), default=0.0)
-        return f"{result['reading']} {confidence:.2f}\n"
+        numbers = " ".join(result.get("numbers") or [result["reading"]])
+        return f"{result['reading']} {confidence:.2f} | {numbers}\n"
     return json.dumps(result, separators=(",", ":")) + "\n"
 
 

@@ -10,7 +10,7 @@ from collections.abc import Callable
 import cv2
 import numpy as np
 
-from edge.locate import Digit
+from edge.reading.locate import Digit
 
 logger = logging.getLogger(__name__)
 

@@ -10,10 +10,8 @@ bent by a random elastic distortion — handwriting-like, but not anyone's handw
 
 from __future__ import annotations
 
-import json
 import logging
-from dataclasses import asdict, dataclass, field
-from pathlib import Path
+from dataclasses import dataclass, field
 
 import cv2
 import numpy as np
@@ -36,6 +34,7 @@ class SceneTruth:
     reading: str
     style: str
     conditions: dict = field(default_factory=dict)
+    numbers: list[str] = field(default_factory=list)  # one string per written number
 
 
 def _script_digit(digit: int, rng: np.random.Generator) -> np.ndarray:
@@ -181,27 +180,9 @@ def generate_scene(rng: np.random.Generator, digit_source: np.ndarray | None,
         int((truth_boxes[i][1] + truth_boxes[i][3] / 2) // row_height), truth_boxes[i][0]))
     digits = [truth_digits[i] for i in order]
     boxes = [truth_boxes[i] for i in order]
-    return frame, SceneTruth(digits, boxes, "".join(map(str, digits)), style, conditions)
-
-
-def write_scenes(out_dir: Path, count: int, style: str, seed: int, data_dir=None,
-                 prefix: str | None = None, digit_count: int | None = None) -> Path:
-    """Write ``count`` JPEG frames and ``labels.jsonl`` (one ground-truth object a line)."""
-    from edge import mnist
-
-    out_dir.mkdir(parents=True, exist_ok=True)
-    rng = np.random.default_rng(seed)
-    source = None
-    if style == "mnist":
-        test = mnist.load_split("test", data_dir)
-        source = (test.images, test.labels)
-    prefix = prefix or style
-    labels_path = out_dir / "labels.jsonl"
-    with open(labels_path, "a") as labels:
-        for i in range(count):
-            frame, truth = generate_scene(rng, source, style, count=digit_count)
-            name = f"{prefix}_{i:04d}.jpg"
-            cv2.imwrite(str(out_dir / name), frame, [cv2.IMWRITE_JPEG_QUALITY, 85])
-            labels.write(json.dumps({"source": str(out_dir / name), "file": name,
-                                     **asdict(truth)}) + "\n")
-    return labels_path
+    numbers: dict[int, str] = {}  # each row is one number
+    for i in order:
+        row = int((truth_boxes[i][1] + truth_boxes[i][3] / 2) // row_height)
+        numbers[row] = numbers.get(row, "") + str(truth_digits[i])
+    return frame, SceneTruth(digits, boxes, "".join(map(str, digits)), style, conditions,
+                             list(numbers.values()))
