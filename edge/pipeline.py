@@ -49,8 +49,13 @@ def reading_of(digits: list[dict]) -> str:
 
 class Pipeline:
     def __init__(self, classifier: Classifier, settings: LocateSettings | None = None,
-                 min_confidence: float = 0.4, correction: str = "specify"):
+                 min_confidence: float = 0.4, correction: str = "specify",
+                 split_touching: bool = False):
         self.classifier = classifier
+        # Segmentation by recognition (edge.reading.split). Off by default: on this
+        # ensemble it splits wide single digits (a 5 with a long bar) as often as it
+        # separates touching ones; see the README.
+        self.split_touching = split_touching
         self.settings = settings or LocateSettings()
         self.min_confidence = min_confidence
         self.correct = make_correction(correction)
@@ -67,7 +72,7 @@ class Pipeline:
         gray = to_gray(frame.image)
         work = LocateWork()
         digits = locate(gray, self.settings, work)
-        alternatives = [split_candidates(d) for d in digits]
+        alternatives = [split_candidates(d) if self.split_touching else [] for d in digits]
         pieces = [p for alts in alternatives for alt in alts for p in alt]
         located = time.perf_counter()
         crops = normalize_all(digits + pieces, self.correct)

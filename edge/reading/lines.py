@@ -21,7 +21,7 @@ _ANGLES = np.arange(-MAX_SKEW, MAX_SKEW + 0.5, 2.0)
 _MAX_POINTS = 1500
 
 
-def skew_angle(binary: np.ndarray, min_share: float = 0.3) -> float:
+def skew_angle(binary: np.ndarray, min_share: float = 0.5) -> float:
     """The angle (degrees counter-clockwise, within ±20) at which long straight lines run,
     or 0.0 when no
     line at least ``min_share`` of the width long is found.
@@ -36,14 +36,19 @@ def skew_angle(binary: np.ndarray, min_share: float = 0.3) -> float:
     if xs.size > _MAX_POINTS:
         pick = np.linspace(0, xs.size - 1, _MAX_POINTS).astype(np.int64)
         xs, ys = xs[pick], ys[pick]
-        weight = xs.size / _MAX_POINTS
-    else:
-        weight = 1.0
     width = binary.shape[1]
-    best, counts = _best_angle(xs, ys, _ANGLES)
-    fine, counts = _best_angle(xs, ys, best + np.arange(-1.5, 1.51, 0.25))
-    # the strongest line must be long: its bin (+- 1 row) holds that many pixels
-    if counts * weight < min_share * width:
+    best, _ = _best_angle(xs, ys, _ANGLES)
+    fine, _ = _best_angle(xs, ys, best + np.arange(-1.5, 1.51, 0.25))
+    # A line, not a row of digits: the pixels on the strongest row at that angle cover
+    # at least ``min_share`` of the width (in 4-pixel steps).
+    radians = np.radians(fine)
+    rows = np.round(ys * np.cos(radians) - xs * np.sin(radians)).astype(np.int64)
+    values, counts = np.unique(rows, return_counts=True)
+    triple = np.convolve(counts, np.ones(3, np.int64), mode="same")
+    peak = values[int(np.argmax(triple))]
+    on_line = np.abs(rows - peak) <= 1
+    covered = np.unique(xs[on_line] // 4).size * 4
+    if covered < min_share * width:
         return 0.0
     return -float(fine)  # counter-clockwise positive, as cv2.getRotationMatrix2D counts
 
@@ -125,15 +130,16 @@ def _row_line_pixels(binary: np.ndarray, rows: np.ndarray, length: int) -> np.nd
 def remove_local_lines(mask: np.ndarray) -> np.ndarray | None:
     """One component's own underline or box (``mask``: bool, the component in its box).
 
-    A horizontal run longer than the component is tall, and at least 60 % of its width,
-    is no stroke of a digit: a digit's bars are shorter than its height. Where such lines
+    A horizontal run 1.3 times longer than the component is tall, and at least 70 % of its
+    width, in its top or bottom quarter, is no stroke of a digit: a digit's bars are
+    shorter than its height. Where such lines
     are found at the top and the bottom (a box), the sides, vertical runs of 70 % of the
     distance between them near the box's left and right ends, go too. Strokes that cross
     a line and continue on the far side are kept. Returns the mask without the lines, or
     ``None`` when it has none.
     """
     height, width = mask.shape
-    length = int(max(height * 1.05, width * 0.6))
+    length = int(max(height * 1.3, width * 0.7))
     if length >= width or width < 8:
         return None
     binary = mask.view(np.uint8) * np.uint8(255)
@@ -142,7 +148,8 @@ def remove_local_lines(mask: np.ndarray) -> np.ndarray | None:
     line_rows = np.flatnonzero(runs.any(axis=1))
     # a line is thin: bands of run rows thicker than a fifth of the height are filled ink
     thin = [band for band in np.split(line_rows, np.flatnonzero(np.diff(line_rows) > 1) + 1)
-            if band.size and band.size <= max(2, 0.2 * height)]
+            if band.size and band.size <= max(2, 0.2 * height)
+            and (band[-1] < 0.25 * height or band[0] > 0.75 * height)]
     if not thin:
         return None
     line_rows = np.concatenate(thin)

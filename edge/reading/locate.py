@@ -43,7 +43,7 @@ class LocateSettings:
     min_contrast: int = 28  # ink must be at least this much darker than the paper (0..255)
     min_height: float = 0.028  # digits shorter than this fraction of the view are specks
     max_height: float = 0.95
-    max_aspect: float = 4.5  # wider than this times the height: a line, not digits
+    max_aspect: float = 2.2  # wider than this times the height: a line, not a digit
     max_digits: int = 40
     work_height: int = 240  # digits are searched at about this many rows
     roi: tuple[int, int, int, int] | None = None  # x, y, w, h of the part to read
@@ -90,6 +90,7 @@ class Digit:
 
 
 MAX_MERGE_ROUNDS = 8
+MIN_TURN = 2.5  # degrees: smaller tilts are read as they are
 MAX_LOCAL_LINE_CHECKS = 24
 
 
@@ -307,7 +308,7 @@ def locate(gray: np.ndarray, settings: LocateSettings | None = None,
                                                       settings)
     if settings.straighten:
         angle = skew_angle(binary)
-        if abs(angle) >= 1.0:
+        if abs(angle) >= MIN_TURN:
             view = view.turned(angle)
             work.angle = angle
             small_gray, small, binary, level = _search_images(view, small_frame, factor,
@@ -407,7 +408,7 @@ def _remove_underlines(binary: np.ndarray, labels: np.ndarray, stats: np.ndarray
     """Take underlines and boxes out of the components that are wider than tall (at most
     ``MAX_LOCAL_LINE_CHECKS`` of them, the widest first). Returns whether any went."""
     wide = [c for c in candidates
-            if stats[c, cv2.CC_STAT_WIDTH] > 1.05 * stats[c, cv2.CC_STAT_HEIGHT]
+            if stats[c, cv2.CC_STAT_WIDTH] > 1.3 * stats[c, cv2.CC_STAT_HEIGHT]
             and stats[c, cv2.CC_STAT_WIDTH] >= 2 * min_h]
     wide.sort(key=lambda c: -stats[c, cv2.CC_STAT_WIDTH])
     changed = False

@@ -19,7 +19,7 @@ from edge.reading.locate import Digit
 
 logger = logging.getLogger(__name__)
 
-MIN_ASPECT = 1.0  # narrower than this (width / height): one digit, no split tried
+MIN_ASPECT = 1.5  # narrower than this (width / height): one digit, no split tried
 MAX_PARTS = 4
 WIDE_PENALTY = 3.0  # per unit of width / height beyond WIDE_FROM, in log-probability
 WIDE_FROM = 0.95
@@ -96,6 +96,6 @@ def choose(digit: Digit, whole: np.ndarray, alternatives: list[list[Digit]],
     best_score = alternative_score(best_probs, [digit])
     for pieces, probs in zip(alternatives, probabilities, strict=True):
         score = alternative_score(probs, pieces)
-        if score > best_score + math.log(1.5):
+        if score > best_score + math.log(2.5):
             best_pieces, best_probs, best_score = pieces, probs, score
     return best_pieces, best_probs
