@@ -18,7 +18,7 @@ logger = logging.getLogger(__name__)
 
 MAX_SKEW = 20.0  # degrees
 _ANGLES = np.arange(-MAX_SKEW, MAX_SKEW + 0.5, 2.0)
-_MAX_POINTS = 1500
+_MAX_POINTS = 800
 
 
 def skew_angle(binary: np.ndarray, min_share: float = 0.5) -> float:
@@ -30,22 +30,25 @@ def skew_angle(binary: np.ndarray, min_share: float = 0.5) -> float:
     angle; a line at that angle gathers into one bin. The best of every second degree is
     refined in quarter degrees.
     """
-    ys, xs = np.nonzero(binary)
-    if xs.size < 20:
+    points = cv2.findNonZero(binary)
+    if points is None or len(points) < 20:
         return 0.0
+    points = points.reshape(-1, 2).astype(np.int64)
+    xs, ys = points[:, 0], points[:, 1]
     if xs.size > _MAX_POINTS:
         pick = np.linspace(0, xs.size - 1, _MAX_POINTS).astype(np.int64)
         xs, ys = xs[pick], ys[pick]
     width = binary.shape[1]
     best, _ = _best_angle(xs, ys, _ANGLES)
-    fine, _ = _best_angle(xs, ys, best + np.arange(-1.5, 1.51, 0.25))
+    fine, _ = _best_angle(xs, ys, best + np.arange(-1.5, 1.51, 0.5))
+    fine, _ = _best_angle(xs, ys, fine + np.array([-0.25, 0.0, 0.25]))
     # A line, not a row of digits: the pixels on the strongest row at that angle cover
     # at least ``min_share`` of the width (in 4-pixel steps).
     radians = np.radians(fine)
     rows = np.round(ys * np.cos(radians) - xs * np.sin(radians)).astype(np.int64)
-    values, counts = np.unique(rows, return_counts=True)
-    triple = np.convolve(counts, np.ones(3, np.int64), mode="same")
-    peak = values[int(np.argmax(triple))]
+    rows -= rows.min()
+    triple = np.convolve(np.bincount(rows), np.ones(3, np.int64), mode="same")
+    peak = int(np.argmax(triple))
     on_line = np.abs(rows - peak) <= 1
     covered = np.unique(xs[on_line] // 4).size * 4
     if covered < min_share * width:
