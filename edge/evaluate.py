@@ -95,18 +95,22 @@ def score(results: list[dict], labels: list[dict], by_condition: bool = False) -
     report = {"frames": len(matched_frames), "unlabelled_results": missing,
               **_tally(matched_frames)}
     if by_condition:
-        names = sorted({name for _, label in matched_frames
-                        for name, value in label.get("conditions", {}).items()
-                        if value is True or (name == "jpeg" and value)})
+        present = [(r, lab, _conditions_of(lab)) for r, lab in matched_frames]
+        names = sorted(set().union(*(conditions for *_, conditions in present)))
         report["by_condition"] = {
-            name: _tally([(r, lab) for r, lab in matched_frames
-                          if lab.get("conditions", {}).get(name)]) for name in names}
-        plain = [(r, lab) for r, lab in matched_frames
-                 if not any(v for k, v in lab.get("conditions", {}).items()
-                            if k not in ("jpeg", "rotation", "digit_height"))]
+            name: _tally([(r, lab) for r, lab, conditions in present if name in conditions])
+            for name in names}
+        plain = [(r, lab) for r, lab, conditions in present if conditions <= {"jpeg"}]
         if plain:
             report["by_condition"]["(none)"] = _tally(plain)
     return report
+
+
+def _conditions_of(label: dict) -> set[str]:
+    """The conditions a frame was made under: recorded as ``true``, or the JPEG quality;
+    other recorded values (rotation, digit height) describe every frame."""
+    return {name for name, value in label.get("conditions", {}).items()
+            if value is True or (name == "jpeg" and value)}
 
 
 def condition_table(report: dict) -> str:

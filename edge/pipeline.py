@@ -17,7 +17,7 @@ import numpy as np
 
 from calibration.histogram import make_correction
 from edge.classifier import Classifier
-from edge.reading.locate import Digit, LocateSettings, LocateWork, locate
+from edge.reading.locate import Digit, LocateSettings, locate
 from edge.reading.normalize import normalize_all
 from edge.reading.numbers import group_numbers
 from edge.reading.split import choose, split_candidates
@@ -70,8 +70,7 @@ class Pipeline:
     def process(self, frame: Frame, frame_number: int | None = None) -> dict:
         started = time.perf_counter()
         gray = to_gray(frame.image)
-        work = LocateWork()
-        digits = locate(gray, self.settings, work)
+        digits = locate(gray, self.settings)
         alternatives = [split_candidates(d) if self.split_touching else [] for d in digits]
         pieces = [p for alts in alternatives for alt in alts for p in alt]
         located = time.perf_counter()

@@ -16,7 +16,6 @@ import json
 import re
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 import cv2
@@ -51,9 +50,7 @@ def main() -> int:
         results, images = [], []
         for i, label in enumerate(labels):
             image = cv2.imread(label["source"], cv2.IMREAD_GRAYSCALE)
-            started = time.perf_counter()
             results.append(pipeline.process(Frame(image, label["source"], i, 0.0)))
-            results[-1]["latency_ms"]["wall"] = (time.perf_counter() - started) * 1000
             if i < 12:
                 images.append(cv2.imread(label["source"]))
         report = score(results, labels, by_condition=True)

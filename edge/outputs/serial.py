@@ -1,7 +1,7 @@
 """Serial output (pyserial): one line per stable reading, JSON or compact text
 (``12345 0.98 | 12 345``: the reading, its lowest digit confidence and, after a bar, the
-numbers it holds). A port that is missing or
-disappears is reopened with backoff; lines wait in memory meanwhile (bounded)."""
+numbers it holds). A port that is missing or disappears is reopened with backoff; lines
+wait in memory meanwhile (bounded)."""
 
 from __future__ import annotations
 

@@ -22,8 +22,7 @@ logger = logging.getLogger(__name__)
 def noise_sigma(gray: np.ndarray) -> float:
     """The sensor noise's standard deviation in gray levels, from the median absolute
     difference between neighbouring pixels (edges are rare, so the median ignores them)."""
-    step = 4 if gray.size > 40_000 else 2 if gray.size > 10_000 else 1
-    sample = gray[::step, ::step].astype(np.int16)
+    sample = _sample(gray).astype(np.int16)
     diff = np.abs(np.diff(sample, axis=1))
     # |a - b| of two independent N(0, s) values has median 0.954 s
     return float(np.median(diff)) / 0.954
@@ -76,9 +75,14 @@ def threshold_level(ink: np.ndarray, settings: LocateSettings) -> float:
 def noise_floor(ink: np.ndarray) -> float:
     """The ink level that paper noise stays under: the paper's median plus three and a half robust
     standard deviations of the ink map's lower half (where only paper is)."""
-    step = 4 if ink.size > 40_000 else 2 if ink.size > 10_000 else 1
-    sample = ink[::step, ::step]
+    sample = _sample(ink)
     median = float(np.median(sample))
     lower = sample[sample <= median]
     spread = median - float(np.percentile(lower, 25)) if lower.size else 0.0
     return median + 3.5 * 1.4826 * spread
+
+
+def _sample(image: np.ndarray) -> np.ndarray:
+    """Every few pixels of a large image: enough for a median, at a fraction of the cost."""
+    step = 4 if image.size > 40_000 else 2 if image.size > 10_000 else 1
+    return image[::step, ::step]

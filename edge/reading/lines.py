@@ -23,12 +23,11 @@ _MAX_POINTS = 800
 
 def skew_angle(binary: np.ndarray, min_share: float = 0.5) -> float:
     """The angle (degrees counter-clockwise, within ±20) at which long straight lines run,
-    or 0.0 when no
-    line at least ``min_share`` of the width long is found.
+    or 0.0 when no line covering ``min_share`` of the width is found.
 
-    Ink pixels (at most a few thousand, sampled) are projected across each candidate
+    Ink pixels (at most ``_MAX_POINTS``, sampled) are projected across each candidate
     angle; a line at that angle gathers into one bin. The best of every second degree is
-    refined in quarter degrees.
+    refined in half, then quarter degrees.
     """
     points = cv2.findNonZero(binary)
     if points is None or len(points) < 20:
@@ -39,9 +38,9 @@ def skew_angle(binary: np.ndarray, min_share: float = 0.5) -> float:
         pick = np.linspace(0, xs.size - 1, _MAX_POINTS).astype(np.int64)
         xs, ys = xs[pick], ys[pick]
     width = binary.shape[1]
-    best, _ = _best_angle(xs, ys, _ANGLES)
-    fine, _ = _best_angle(xs, ys, best + np.arange(-1.5, 1.51, 0.5))
-    fine, _ = _best_angle(xs, ys, fine + np.array([-0.25, 0.0, 0.25]))
+    best = _best_angle(xs, ys, _ANGLES)
+    fine = _best_angle(xs, ys, best + np.arange(-1.5, 1.51, 0.5))
+    fine = _best_angle(xs, ys, fine + np.array([-0.25, 0.0, 0.25]))
     # A line, not a row of digits: the pixels on the strongest row at that angle cover
     # at least ``min_share`` of the width (in 4-pixel steps).
     radians = np.radians(fine)
@@ -56,7 +55,7 @@ def skew_angle(binary: np.ndarray, min_share: float = 0.5) -> float:
     return -float(fine)  # counter-clockwise positive, as cv2.getRotationMatrix2D counts
 
 
-def _best_angle(xs: np.ndarray, ys: np.ndarray, angles: np.ndarray) -> tuple[float, float]:
+def _best_angle(xs: np.ndarray, ys: np.ndarray, angles: np.ndarray) -> float:
     radians = np.radians(angles)[:, None]
     # the row a pixel lands on once the view is turned by -angle
     rows = ys[None, :] * np.cos(radians) - xs[None, :] * np.sin(radians)
@@ -71,7 +70,7 @@ def _best_angle(xs: np.ndarray, ys: np.ndarray, angles: np.ndarray) -> tuple[flo
     index = int(np.argmax(peaks))
     if peaks[index] <= peaks[np.argmin(np.abs(angles))] * 1.05:
         index = int(np.argmin(np.abs(angles)))  # no better than level: keep it level
-    return float(angles[index]), float(peaks[index])
+    return float(angles[index])
 
 
 def remove_lines(binary: np.ndarray) -> np.ndarray:
@@ -135,9 +134,9 @@ def remove_local_lines(mask: np.ndarray) -> np.ndarray | None:
 
     A horizontal run 1.3 times longer than the component is tall, and at least 70 % of its
     width, in its top or bottom quarter, is no stroke of a digit: a digit's bars are
-    shorter than its height. Where such lines
-    are found at the top and the bottom (a box), the sides, vertical runs of 70 % of the
-    distance between them near the box's left and right ends, go too. Strokes that cross
+    shorter than its height. Where such lines are found at the top and the bottom (a box),
+    the sides, vertical runs of 70 % of the distance between them near the box's left and
+    right ends, go too. Strokes that cross
     a line and continue on the far side are kept. Returns the mask without the lines, or
     ``None`` when it has none.
     """
@@ -172,7 +171,8 @@ def remove_local_lines(mask: np.ndarray) -> np.ndarray | None:
         edge = max(2, int(0.12 * width))
         ends[:, :edge] = columns[:, :edge]
         ends[:, -edge:] = columns[:, -edge:]
-        across = cv2.morphologyEx(binary, cv2.MORPH_OPEN, np.ones((1, 3 * thickness + 2), np.uint8))
+        across = cv2.morphologyEx(binary, cv2.MORPH_OPEN,
+                                  np.ones((1, 3 * thickness + 2), np.uint8))
         lines |= ends & ~across
     if not lines.any():
         return None

@@ -156,13 +156,6 @@ def _merge_groups(stats: np.ndarray, candidates: list[int], work: LocateWork | N
     return [(g, [int(v) for v in b]) for g, b in zip(groups, boxes, strict=True)]
 
 
-def _holds(outer: list[int], inner: list[int], margin: int = 0) -> bool:
-    """Whether box ``outer`` (x, y, w, h), grown by ``margin``, contains box ``inner``."""
-    (xo, yo, wo, ho), (xi, yi, wi, hi) = outer, inner
-    return (xo - margin <= xi and xi + wi <= xo + wo + margin
-            and yo - margin <= yi and yi + hi <= yo + ho + margin)
-
-
 def is_blob(mask: np.ndarray, area: int | None = None, gray: np.ndarray | None = None,
             origin: tuple[int, int] = (0, 0)) -> bool:
     """A filled patch (a smudge, a fingertip, a dark sticker), not a written digit.
@@ -334,10 +327,9 @@ def locate(gray: np.ndarray, settings: LocateSettings | None = None,
         xs1, ys1 = xs0 + w, ys0 + h
         if not (min_h <= h <= max_h) or w > settings.max_aspect * h:
             continue
-        touches_edge = xs0 == 0 or ys0 == 0 or xs1 == small.shape[1] or ys1 == height
+        if h > 0.5 * height and _touches_border((xs0, ys0, w, h), small.shape):
+            continue  # the frame's own border, a shadow edge: not a stroke
         area = int(stats[group, cv2.CC_STAT_AREA].sum())
-        if touches_edge and (h > 0.5 * height or not view.is_identity):
-            continue  # the frame's or sheet's own border, a shadow edge: not a stroke
         region = labels[ys0:ys1, xs0:xs1]
         mask = region == group[0] if len(group) == 1 else np.isin(region, group)
         if cv2.mean(small[ys0:ys1, xs0:xs1], mask.view(np.uint8))[0] < 1.2 * level:
@@ -382,8 +374,9 @@ def _search_images(view: View, small_frame: np.ndarray, factor: int, paper_scale
     return small_gray, small, binary, level
 
 
-def _touches_border(stat: np.ndarray, shape: tuple[int, int]) -> bool:
-    x, y, w, h = (int(v) for v in stat[:4])
+def _touches_border(box, shape: tuple[int, int]) -> bool:
+    """Whether box ``(x, y, w, h, ...)`` reaches the edge of an image of ``shape``."""
+    x, y, w, h = (int(v) for v in box[:4])
     return x == 0 or y == 0 or x + w == shape[1] or y + h == shape[0]
 
 

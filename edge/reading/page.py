@@ -53,8 +53,9 @@ def find_page(gray: np.ndarray) -> np.ndarray | None:
     for share in LEVELS:
         _, bright = cv2.threshold(small, otsu * share, 255, cv2.THRESH_BINARY)
         quad = _quad_of(small, bright)
-        if quad is not None and cv2.contourArea(quad) > best_area:
-            best, best_area = quad, cv2.contourArea(quad)
+        area = cv2.contourArea(quad) if quad is not None else 0.0
+        if area > best_area:
+            best, best_area = quad, area
     if best is None:
         return None
     quad = order_corners(best)
