@@ -12,13 +12,31 @@ import numpy as np
 
 from edge import mnist
 from edge.bench import latency, tflite_probabilities
-from edge.bundle import FORMAT, MANIFEST_FILE, MODEL_FILE, open_bundle, sha256_file, tensor_spec
+from edge.bundle import (
+    DIGIT_LABELS,
+    FORMAT,
+    MANIFEST_FILE,
+    MODEL_FILE,
+    REJECT_LABEL,
+    open_bundle,
+    sha256_file,
+    tensor_spec,
+)
 
 logger = logging.getLogger(__name__)
 
 MAX_ACCURACY_DROP = 0.0005  # 0.05 points
 MIN_AGREEMENT = 0.999
-LABELS = [str(d) for d in range(10)]
+
+
+def labels_for(classes: int) -> list[str]:
+    """The manifest's labels of a model with ``classes`` outputs: the ten digits, and
+    "not a digit" as the eleventh where the model has it."""
+    if classes == 10:
+        return list(DIGIT_LABELS)
+    if classes == 11:
+        return [*DIGIT_LABELS, REJECT_LABEL]
+    raise ValueError(f"a digit model has 10 or 11 outputs, not {classes}")
 
 
 class ParityError(RuntimeError):
@@ -55,7 +73,7 @@ def write_bundle(out_dir: Path, model_bytes: bytes, manifest_extra: dict) -> dic
         "size_bytes": len(model_bytes),
         "input": tensor_spec(interpreter.get_input_details()[0]),
         "output": tensor_spec(interpreter.get_output_details()[0]),
-        "labels": LABELS,
+        "labels": labels_for(int(interpreter.get_output_details()[0]["shape"][-1])),
         "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         **manifest_extra,
     }
@@ -103,16 +121,24 @@ def convert_run(run_dir: Path, out_dir: Path, representative_size: int = 600,
 
     float_probs = _keras_probabilities(ensemble, images)
     int8_probs = tflite_probabilities(scratch / "int8.tflite", images)
+    # With a reject answer, "not a digit" on a test digit counts as a wrong answer.
     float_acc = float((float_probs.argmax(1) == labels).mean())
     int8_acc = float((int8_probs.argmax(1) == labels).mean())
     agreement = float((float_probs.argmax(1) == int8_probs.argmax(1)).mean())
+    reject_figures = {}
+    if int8_probs.shape[1] == 11:
+        reject_figures = {
+            "int8_without_reject": float((int8_probs[:, :10].argmax(1) == labels).mean()),
+            "float_without_reject": float((float_probs[:, :10].argmax(1) == labels).mean()),
+            "false_rejections": float((int8_probs.argmax(1) == 10).mean()),
+        }
     sizes = {p.stem: p.stat().st_size for p in scratch.glob("*.tflite")}
     per_digit = {}
     if measure_latency:
         per_digit = {stem: latency(scratch / f"{stem}.tflite", batch=1, threads=1,
                                  repeats=300)["p50"] for stem in sizes}
     report = {
-        "accuracy": {"float": float_acc, "int8": int8_acc},
+        "accuracy": {"float": float_acc, "int8": int8_acc, **reject_figures},
         "top1_agreement": agreement,
         "test_images": int(len(labels)),
         "size_bytes": sizes,
@@ -134,7 +160,8 @@ def convert_run(run_dir: Path, out_dir: Path, representative_size: int = 600,
                           "layout": "mnist_20x20_box_28x28_centre_of_mass",
                           "input": "uint8 raw pixels, 0 = background, 255 = ink",
                           "reference_histogram": load_reference().id},
-        "accuracy": {"float": float_acc, "int8": int8_acc, "test_images": int(len(labels))},
+        "accuracy": {"float": float_acc, "int8": int8_acc, "test_images": int(len(labels)),
+                     **reject_figures},
         "representative": report["representative"],
         "training": {k: train_report.get(k) for k in
                      ("test_accuracy", "combiner", "member_weights", "seed", "train_seconds",

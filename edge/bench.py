@@ -99,7 +99,7 @@ def tflite_probabilities(path: Path, images, threads: int = 2,
     inp = interpreter.get_input_details()[0]
     out = interpreter.get_output_details()[0]
     scale, zero = out["quantization"]
-    result = np.empty((len(images), 10), np.float32)
+    result = np.empty((len(images), int(out["shape"][-1])), np.float32)
     for start in range(0, len(images), batch_size):
         batch = images[start:start + batch_size][..., None]
         interpreter.resize_tensor_input(inp["index"], list(batch.shape))
@@ -223,7 +223,8 @@ def run_bench(bundle_path: Path, data_dir=None, limit: int | None = None,
     bar = progress(len(images), "MNIST test")
     probs = classifier.classify_many(images, 250, progress=bar.update)
     bar.close()
-    accuracy = float((probs.argmax(1) == labels).mean())
+    accuracy = float((probs.argmax(1) == labels).mean())  # "not a digit" counts as wrong
+    rejection = rejection_rates(classifier, probs, labels)
     recorded = float(bundle.manifest["accuracy"]["int8"])
     result = {
         "model": bundle.version,
@@ -232,6 +233,7 @@ def run_bench(bundle_path: Path, data_dir=None, limit: int | None = None,
         "mnist_images": int(len(labels)),
         "manifest_accuracy": recorded,
         "accuracy_check": accuracy_check(accuracy, recorded, len(labels)),
+        **rejection,
         "model_load_ms": round(load_ms, 3),
         "latency_ms": latency(bundle.model_path, 1, threads[0], repeats),
         "latency_ms_by_threads": {
@@ -252,6 +254,25 @@ def run_bench(bundle_path: Path, data_dir=None, limit: int | None = None,
     if baselines:
         result["baselines"] = baseline_results(Path(bundle_path), images, labels, repeats)
     result["peak_rss_mb"] = round(peak_rss_mb(), 1)
+    return result
+
+
+def rejection_rates(classifier: Classifier, probs: np.ndarray, labels: np.ndarray) -> dict:
+    """For a model with a "not a digit" answer: the MNIST accuracy without that answer,
+    the test digits it rejects, and the golden set's non-digits it rejects."""
+    reject = classifier.reject_index
+    if reject is None:
+        return {}
+    from edge.golden import GOLDEN_FILE
+
+    with np.load(GOLDEN_FILE) as golden:
+        negatives = golden["negatives"] if "negatives" in golden.files else None
+    result = {"mnist_accuracy_without_reject": round(float(
+                  (probs[:, :10].argmax(1) == labels).mean()), 6),
+              "false_rejections": round(float((probs.argmax(1) == reject).mean()), 6)}
+    if negatives is not None:
+        result["golden_negatives_rejected"] = round(float(
+            (classifier.classify_many(negatives).argmax(1) == reject).mean()), 4)
     return result
 
 
@@ -280,6 +301,11 @@ def format_table(result: dict) -> str:
              f"images; manifest {result['manifest_accuracy']:.4%} -> "
              + ("OK" if result["accuracy_check"]["ok"] else "MISMATCH: broken install, wrong "
                 "runtime or corrupt model"),
+             *([f"not a digit      {result['false_rejections']:.2%} of the test digits "
+                f"rejected (accuracy without the answer "
+                f"{result['mnist_accuracy_without_reject']:.4%}); "
+                f"{result.get('golden_negatives_rejected', float('nan')):.1%} of the golden "
+                "non-digits rejected"] if "false_rejections" in result else []),
              f"model load       {result['model_load_ms']:.1f} ms",
              f"peak memory      {result['peak_rss_mb']:.0f} MB", "",
              "threads  batch  p50 ms   p95 ms   p99 ms"]

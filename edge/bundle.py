@@ -26,6 +26,8 @@ SUPPORTED_PREPROCESSING = {
     "layout": {"mnist_20x20_box_28x28_centre_of_mass"},
 }
 MAX_MODEL_BYTES = 64 * 1024 * 1024
+DIGIT_LABELS = [str(d) for d in range(10)]
+REJECT_LABEL = "not_a_digit"  # the eleventh answer of a model that can say "not a digit"
 
 
 class BundleError(ValueError):
@@ -44,6 +46,12 @@ class Bundle:
     @property
     def version(self) -> str:
         return str(self.manifest["version"])
+
+    @property
+    def reject_index(self) -> int | None:
+        """The output index of "not a digit", or None for a ten-class model."""
+        labels = self.manifest["labels"]
+        return labels.index(REJECT_LABEL) if REJECT_LABEL in labels else None
 
 
 def sha256_file(path: Path) -> str:
@@ -70,6 +78,12 @@ def read_manifest(directory: Path) -> dict:
     if manifest["format"] != FORMAT:
         raise BundleError(f"{path}: bundle format {manifest['format']!r}; this runtime reads "
                           f"format {FORMAT}. Upgrade digitcam or re-convert the model.")
+    labels = manifest["labels"]
+    if labels not in (DIGIT_LABELS, [*DIGIT_LABELS, REJECT_LABEL]):
+        raise BundleError(f"{path}: labels {labels!r} are neither the ten digits nor the ten "
+                          f"digits and {REJECT_LABEL!r}; this runtime reads only those")
+    if not isinstance(manifest["preprocessing"], dict):
+        raise BundleError(f"{path}: preprocessing must be an object")
     for key, allowed in SUPPORTED_PREPROCESSING.items():
         value = manifest["preprocessing"].get(key)
         if value not in allowed:

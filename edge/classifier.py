@@ -1,7 +1,8 @@
 """The int8 digit classifier: one interpreter, created once, owned by a context manager.
 
 ``Classifier.classify`` takes every crop of a frame as one uint8 batch ``[N, 28, 28]`` in
-MNIST polarity and returns ``[N, 10]`` float probabilities, in one invoke.
+MNIST polarity and returns ``[N, C]`` float probabilities, in one invoke: ``C`` is 10
+(the digits) or 11 for a model that can answer "not a digit" (``reject_index`` 10).
 """
 
 from __future__ import annotations
@@ -60,6 +61,14 @@ class Classifier:
     def version(self) -> str:
         return self.bundle.version
 
+    @property
+    def classes(self) -> int:
+        return len(self.bundle.manifest["labels"])
+
+    @property
+    def reject_index(self) -> int | None:
+        return self.bundle.reject_index
+
     # -- inference ------------------------------------------------------------------
     def _resize(self, batch: int) -> None:
         if batch != self._batch:
@@ -68,7 +77,7 @@ class Classifier:
             self._batch = batch
 
     def classify(self, crops: np.ndarray) -> np.ndarray:
-        """uint8 ``[N, 28, 28]`` (or ``[N, 28, 28, 1]``) -> float32 probabilities ``[N, 10]``."""
+        """uint8 ``[N, 28, 28]`` (or ``[N, 28, 28, 1]``) -> float32 probabilities ``[N, C]``."""
         if self._interpreter is None:
             raise RuntimeError("Classifier is not open: use it in a with-block or call open()")
         crops = np.asarray(crops)
@@ -76,7 +85,7 @@ class Classifier:
             raise ValueError(f"crops must be uint8 [N, 28, 28], got {crops.dtype} "
                              f"{crops.shape}")
         if len(crops) == 0:
-            return np.zeros((0, 10), np.float32)
+            return np.zeros((0, self.classes), np.float32)
         self._resize(len(crops))
         dtype = self._input["dtype"]
         data = crops.reshape(len(crops), 28, 28, 1)
@@ -95,7 +104,7 @@ class Classifier:
     def classify_many(self, images: np.ndarray, batch_size: int = 256,
                       progress=None) -> np.ndarray:
         """Classify a large uint8 array in batches (for evaluation and benchmarks)."""
-        out = np.empty((len(images), 10), np.float32)
+        out = np.empty((len(images), self.classes), np.float32)
         for start in range(0, len(images), batch_size):
             out[start:start + batch_size] = self.classify(images[start:start + batch_size])
             if progress is not None:

@@ -70,6 +70,8 @@ def _tally(pairs_of_frames: list[tuple[dict, dict]]) -> dict:
         "detection_precision": matched / predicted_digits if predicted_digits else 1.0,
         "digit_accuracy": correct / true_digits if true_digits else 1.0,
         "exact_reading_rate": exact / frames if frames else 0.0,
+        # digits read where no digit is: on a page without digits, every one it reads
+        "false_digits_per_frame": (predicted_digits - matched) / frames if frames else 0.0,
     }
     if true_numbers:
         report["exact_numbers_rate"] = exact_numbers / frames  # every number of the frame

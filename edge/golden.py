@@ -1,6 +1,9 @@
 """The on-device golden set a new model must pass before it becomes active: a few hundred
-MNIST test digits (shipped in ``edge/data/golden.npz``) and the sample frames with known
-readings (``samples/``)."""
+MNIST test digits (shipped in ``edge/data/golden.npz``, with generated non-digits beside
+them) and the sample frames with known readings (``samples/``).
+
+A model with a "not a digit" answer is also scored on how many golden digits it rejects
+(false rejections) and how many of the golden non-digits it rejects."""
 
 from __future__ import annotations
 
@@ -16,16 +19,22 @@ GOLDEN_FILE = Path(__file__).parent / "data" / "golden.npz"
 SAMPLES_DIR = Path(__file__).resolve().parent.parent / "samples"
 
 
-def build(size: int = 300, seed: int = 7, data_dir=None, path: Path = GOLDEN_FILE) -> Path:
+def build(size: int = 300, seed: int = 7, data_dir=None, path: Path = GOLDEN_FILE,
+          negatives: int = 300) -> Path:
+    """Write the golden set: ``size`` MNIST test digits, ``negatives`` generated non-digits
+    (:mod:`train.negatives`, from training digits and a seed no training run uses)."""
     from edge import mnist
+    from train.negatives import make_negatives
 
     test = mnist.load_split("test", data_dir)
     rng = np.random.default_rng(seed)
     index = np.concatenate([rng.choice(np.flatnonzero(test.labels == d), size // 10,
                                        replace=False) for d in range(10)])
+    train = mnist.load_split("train", data_dir)
+    non_digits, sources = make_negatives(negatives, 90_000 + seed, train.images, train.labels)
     path.parent.mkdir(parents=True, exist_ok=True)
     np.savez_compressed(path, images=test.images[index], labels=test.labels[index],
-                        test_index=index)
+                        test_index=index, negatives=non_digits, negative_sources=sources)
     return path
 
 
@@ -35,18 +44,35 @@ class GoldenResult:
     digits: int
     frame_digit_accuracy: float | None
     frames: int
+    false_rejections: float | None = None  # share of golden digits read "not a digit"
+    negatives_rejected: float | None = None  # share of golden non-digits read so
+    negatives: int = 0
 
     def as_dict(self) -> dict:
+        def rounded(value):
+            return None if value is None else round(value, 4)
+
         return {"digit_accuracy": round(self.digit_accuracy, 4), "digits": self.digits,
-                "frame_digit_accuracy": None if self.frame_digit_accuracy is None
-                else round(self.frame_digit_accuracy, 4), "frames": self.frames}
+                "frame_digit_accuracy": rounded(self.frame_digit_accuracy),
+                "frames": self.frames, "false_rejections": rounded(self.false_rejections),
+                "negatives_rejected": rounded(self.negatives_rejected),
+                "negatives": self.negatives}
 
 
 def evaluate(classifier, golden_file: Path = GOLDEN_FILE,
              samples_dir: Path | None = SAMPLES_DIR) -> GoldenResult:
-    data = np.load(golden_file)
-    probs = classifier.classify(data["images"])
-    accuracy = float((probs.argmax(1) == data["labels"]).mean())
+    with np.load(golden_file) as data:
+        images, labels = data["images"], data["labels"]
+        negatives = data["negatives"] if "negatives" in data.files else None
+    probs = classifier.classify(images)
+    accuracy = float((probs.argmax(1) == labels).mean())  # "not a digit" is wrong here
+    false_rejections = negatives_rejected = None
+    reject = classifier.reject_index
+    if reject is not None:
+        false_rejections = float((probs.argmax(1) == reject).mean())
+        if negatives is not None:
+            negatives_rejected = float((classifier.classify(negatives).argmax(1)
+                                        == reject).mean())
     frame_accuracy, frames = None, 0
     labels_file = samples_dir / "labels.jsonl" if samples_dir else None
     if labels_file is not None and labels_file.exists():
@@ -65,4 +91,5 @@ def evaluate(classifier, golden_file: Path = GOLDEN_FILE,
         frames = len(results)
         if results:
             frame_accuracy = score(results, labels)["digit_accuracy"]
-    return GoldenResult(accuracy, int(len(data["labels"])), frame_accuracy, frames)
+    return GoldenResult(accuracy, int(len(labels)), frame_accuracy, frames, false_rejections,
+                        negatives_rejected, 0 if negatives is None else int(len(negatives)))

@@ -19,7 +19,7 @@ from calibration.histogram import make_correction
 from edge.classifier import Classifier
 from edge.reading.locate import Digit, LocateSettings, locate
 from edge.reading.normalize import normalize_all
-from edge.reading.numbers import group_numbers
+from edge.reading.numbers import group_numbers, in_words
 from edge.reading.split import choose, split_candidates
 
 logger = logging.getLogger(__name__)
@@ -45,6 +45,21 @@ def to_gray(image: np.ndarray) -> np.ndarray:
 
 def reading_of(digits: list[dict]) -> str:
     return "".join(str(d["digit"]) for d in digits)
+
+
+def drop_rejected(digits: list[Digit], probabilities, reject_index: int | None
+                  ) -> tuple[list[Digit], list[np.ndarray], int]:
+    """The crops that are digits, their probabilities, and how many were dropped: those
+    whose best answer is "not a digit", and digit-shaped letters inside a word of
+    rejected letters (:func:`edge.reading.numbers.in_words`). A ten-class model drops
+    nothing."""
+    if reject_index is None:
+        return digits, list(probabilities), 0
+    rejected = [int(np.argmax(probs)) == reject_index for probs in probabilities]
+    letters = in_words([d.view_box or d.box for d in digits], rejected)
+    keep = [i for i in range(len(digits)) if not rejected[i] and i not in letters]
+    return ([digits[i] for i in keep], [probabilities[i] for i in keep],
+            len(digits) - len(keep))
 
 
 class Pipeline:
@@ -81,9 +96,11 @@ class Pipeline:
             probabilities = classifier.classify(crops)
         inferred = time.perf_counter()
         digits, probabilities = self._choose_splits(digits, alternatives, probabilities)
+        digits, probabilities, rejected = drop_rejected(digits, probabilities,
+                                                        classifier.reject_index)
         results = []
         for digit, probs in zip(digits, probabilities, strict=True):
-            best = int(np.argmax(probs))
+            best = int(np.argmax(probs[:10]))
             confidence = float(probs[best])
             results.append({"digit": best if confidence >= self.min_confidence else "?",
                             "confidence": round(confidence, 4),
@@ -99,6 +116,7 @@ class Pipeline:
             "digits": results,
             "numbers": numbers,
             "reading": reading_of(results),
+            "rejected": rejected,
             "model": classifier.version,
             "latency_ms": {"capture": round(frame.capture_ms, 3),
                            "locate": ms(started, located),

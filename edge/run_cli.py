@@ -76,7 +76,8 @@ def add_parser(subparsers) -> None:
     s = subparsers.add_parser("scenes", help="generate photo-like frames with ground truth")
     s.add_argument("output", type=Path)
     s.add_argument("--count", type=int, default=20)
-    s.add_argument("--style", choices=["mnist", "script", "field"], default="mnist")
+    s.add_argument("--style", choices=["mnist", "script", "field", "negatives"], default="mnist",
+                   help="negatives: field pages with words and marks but no digit")
     s.add_argument("--conditions",
                    help="field style: only these conditions, comma-separated (e.g. "
                         "desk,tilt,shadow); default: every condition left to chance")

@@ -35,6 +35,18 @@ def add_parser(subparsers) -> None:
     p.add_argument("--ensemble", choices=["boost", "average"], default="boost",
                    help="boost: SAMME reweighting between members (default); "
                         "average: every member sees uniform weights")
+    p.add_argument("--reject", type=float, default=None, metavar="SHARE",
+                   help="learn an eleventh answer, 'not a digit', from generated non-digits "
+                        "as this share of the training digits (e.g. 0.2; default: none)")
+    p.add_argument("--negative-weight", type=float, default=None,
+                   help="loss weight of each non-digit relative to a digit (default 1)")
+    p.add_argument("--init-from", type=Path, default=None,
+                   help="fine-tune: start each member from the trained member of the same "
+                        "name (a run directory or a folder such as models/keras)")
+    p.add_argument("--learning-rate", type=float, default=None,
+                   help="peak learning rate (default 2e-3; lower for --init-from)")
+    p.add_argument("--train-limit", type=int, default=None,
+                   help="train on this many of the training digits (default: all)")
     p.add_argument("--quick", action="store_true",
                    help="tiny configuration that trains end to end in about a minute")
     p.add_argument("--resume", action="store_true", help="continue an interrupted run")
@@ -48,7 +60,10 @@ def run(args: argparse.Namespace) -> int:
                  "boost": args.ensemble == "boost"}
     if args.epochs is not None:
         overrides["epochs"] = args.epochs
-    for name in ("width", "schedule", "learning_rate_decay"):
+    if args.reject is not None:
+        overrides["negative_share"] = args.reject
+    for name in ("width", "schedule", "learning_rate_decay", "negative_weight", "init_from",
+                 "learning_rate", "train_limit"):
         if getattr(args, name) is not None:
             overrides[name] = getattr(args, name)
     if args.aligned_channels:

@@ -80,8 +80,10 @@ class EpochAugmenter:
         self.epoch = 0
 
     def __len__(self) -> int:
-        """Batches per epoch."""
-        return int(np.ceil(len(self.images) / self.batch_size))
+        """Batches per epoch: full batches only. The last, partial batch is dropped (each
+        epoch is shuffled anew, so every crop is still seen): a final batch of 79 crashed
+        TensorFlow 2.21's CPU kernels (double free, reproduced with random data)."""
+        return len(self.images) // self.batch_size
 
     def epoch_arrays(self, epoch: int) -> tuple[np.ndarray, ...]:
         """``(x, y)`` or ``(x, y, sample_weight)`` of one epoch, shuffled and augmented."""
@@ -100,16 +102,18 @@ class EpochAugmenter:
         weighted = self.sample_weights is not None
         types = [tf.float32, tf.int32] + ([tf.float32] if weighted else [])
 
+        def served_epoch():
+            return self.epoch_arrays(self.epoch)
+
         def current_epoch(_):
-            arrays = tf.numpy_function(lambda: self.epoch_arrays(self.epoch), [], types,
-                                       stateful=True)
+            arrays = tf.numpy_function(served_epoch, [], types, stateful=True)
             arrays[0].set_shape((None, 28, 28, 1))
             for array in arrays[1:]:
                 array.set_shape((None,))
             return tf.data.Dataset.from_tensor_slices(tuple(arrays))
 
         dataset = (tf.data.Dataset.from_tensors(0).flat_map(current_epoch)
-                   .batch(self.batch_size).prefetch(2))
+                   .batch(self.batch_size, drop_remainder=True).prefetch(2))
         return dataset.apply(tf.data.experimental.assert_cardinality(len(self)))
 
     def callback(self) -> keras.callbacks.Callback:

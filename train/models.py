@@ -27,12 +27,14 @@ from __future__ import annotations
 import logging
 
 import keras
+import numpy as np
 from keras import layers
 
 logger = logging.getLogger(__name__)
 
 INPUT_SHAPE = (28, 28, 1)
-NUM_CLASSES = 10
+NUM_CLASSES = 10  # the digits; a member with a reject answer has one more output
+REJECT_CLASSES = 11  # ten digits and "not a digit" (index 10)
 
 
 ALIGNED_STEM_CHANNELS = 8  # of the 28x28 first convolution, with aligned_channels
@@ -67,30 +69,31 @@ def _residual_block(x, filters, strides=1):
     return layers.ReLU()(layers.Add()([y, shortcut]))
 
 
-def _head(x, dense_units, dropout_rate):
+def _head(x, dense_units, dropout_rate, num_classes=NUM_CLASSES):
     x = layers.Flatten()(x)
     x = layers.Dense(dense_units, use_bias=False, kernel_initializer="he_normal")(x)
     x = layers.BatchNormalization()(x)
     x = layers.ReLU()(x)
     x = layers.Dropout(dropout_rate)(x)
-    return layers.Dense(NUM_CLASSES, activation="softmax", name="probabilities")(x)
+    return layers.Dense(num_classes, activation="softmax", name="probabilities")(x)
 
 
 def build_resnet(width: int = 32, dense_units: int = 128, dropout_rate: float = 0.4,
-                 name: str = "resnet", aligned_channels: bool = False
-                 ) -> keras.Model:
+                 name: str = "resnet", aligned_channels: bool = False,
+                 num_classes: int = NUM_CLASSES) -> keras.Model:
     inputs = keras.Input(INPUT_SHAPE, name="image")
     stem = _stem_channels(width, aligned_channels)
     x = _conv_bn_relu(inputs, stem, name="conv_first")                # 28x28
     x = _residual_block(x, width, strides=2)                          # 14x14
     x = _residual_block(x, width * 2, strides=2)                      # 7x7
     x = layers.Dropout(dropout_rate / 2)(x)
-    return keras.Model(inputs, _head(x, dense_units, dropout_rate), name=name)
+    return keras.Model(inputs, _head(x, dense_units, dropout_rate, num_classes),
+                       name=name)
 
 
 def build_plain(width: int = 32, dense_units: int = 128, dropout_rate: float = 0.4,
-                name: str = "plain", aligned_channels: bool = False
-                ) -> keras.Model:
+                name: str = "plain", aligned_channels: bool = False,
+                num_classes: int = NUM_CLASSES) -> keras.Model:
     inputs = keras.Input(INPUT_SHAPE, name="image")
     stem = _stem_channels(width, aligned_channels)
     x = _conv_bn_relu(inputs, stem, name="conv_first")                # 28x28
@@ -102,12 +105,13 @@ def build_plain(width: int = 32, dense_units: int = 128, dropout_rate: float = 0
     x = _conv_bn_relu(x, width * 2)
     x = _conv_bn_relu(x, width * 2)
     x = layers.Dropout(dropout_rate / 2)(x)
-    return keras.Model(inputs, _head(x, dense_units, dropout_rate), name=name)
+    return keras.Model(inputs, _head(x, dense_units, dropout_rate, num_classes),
+                       name=name)
 
 
 def build_strided(width: int = 32, dense_units: int = 128, dropout_rate: float = 0.4,
-                  name: str = "strided", aligned_channels: bool = False
-                  ) -> keras.Model:
+                  name: str = "strided", aligned_channels: bool = False,
+                  num_classes: int = NUM_CLASSES) -> keras.Model:
     inputs = keras.Input(INPUT_SHAPE, name="image")
     stem = _stem_channels(width, aligned_channels)
     x = _conv_bn_relu(inputs, stem, name="conv_first")                                 # 28
@@ -118,7 +122,8 @@ def build_strided(width: int = 32, dense_units: int = 128, dropout_rate: float =
     x = layers.Dropout(dropout_rate / 2)(x)
     x = _conv_bn_relu(x, width * 2, kernel_size=3)
     x = layers.Dropout(dropout_rate / 2)(x)
-    return keras.Model(inputs, _head(x, dense_units, dropout_rate), name=name)
+    return keras.Model(inputs, _head(x, dense_units, dropout_rate, num_classes),
+                       name=name)
 
 
 BUILDERS = {"resnet": build_resnet, "plain": build_plain, "strided": build_strided}
@@ -128,3 +133,30 @@ def build_member(kind: str, **kwargs) -> keras.Model:
     if kind not in BUILDERS:
         raise ValueError(f"unknown member kind {kind!r}; choose from {sorted(BUILDERS)}")
     return BUILDERS[kind](**kwargs)
+
+
+def warm_start(model: keras.Model, trained: keras.Model) -> None:
+    """Copy a trained member of the same kind into ``model``, layer by layer. The output
+    layer may have more classes than ``trained``'s: the shared ones are copied, a new one
+    (the reject answer) starts at zero weights with the mean bias less 2, so at first it
+    is rarely chosen."""
+    new_layers = [layer for layer in model.layers if layer.weights]
+    old_layers = [layer for layer in trained.layers if layer.weights]
+    if len(new_layers) != len(old_layers):
+        raise ValueError(f"{trained.name} has {len(old_layers)} layers with weights, "
+                         f"{model.name} {len(new_layers)}: not the same kind of member")
+    for new, old in zip(new_layers, old_layers, strict=True):
+        old_weights = old.get_weights()
+        new_weights = new.get_weights()
+        if [w.shape for w in old_weights] == [w.shape for w in new_weights]:
+            new.set_weights(old_weights)
+            continue
+        if new.name != "probabilities":
+            raise ValueError(f"layer {new.name}: shapes {[w.shape for w in new_weights]} vs "
+                             f"{[w.shape for w in old_weights]}")
+        kernel, bias = old_weights
+        k = kernel.shape[1]
+        grown_kernel, grown_bias = np.zeros_like(new_weights[0]), np.zeros_like(new_weights[1])
+        grown_kernel[:, :k], grown_bias[:k] = kernel, bias
+        grown_bias[k:] = bias.mean() - 2.0
+        new.set_weights([grown_kernel, grown_bias])

@@ -40,18 +40,23 @@ def training_curves(history_files: dict[str, Path], out: Path) -> None:
 
 def confusion_matrix(labels: np.ndarray, predicted: np.ndarray, out: Path,
                      title: str = "ensemble, MNIST test set") -> np.ndarray:
-    matrix = np.zeros((10, 10), np.int64)
+    """True digits against predicted answers; an eleventh column ("none": not a digit)
+    where the model has a reject answer."""
+    columns = max(10, int(predicted.max(initial=0)) + 1)
+    matrix = np.zeros((10, columns), np.int64)
     np.add.at(matrix, (labels, predicted), 1)
-    fig, ax = plt.subplots(figsize=(6, 5.5))
-    off_diagonal = matrix - np.diag(np.diag(matrix))
+    fig, ax = plt.subplots(figsize=(6 + 0.5 * (columns - 10), 5.5))
+    off_diagonal = matrix.copy()
+    off_diagonal[np.arange(10), np.arange(10)] = 0
     ax.imshow(off_diagonal, cmap="Reds")
     for t in range(10):
-        for p in range(10):
+        for p in range(columns):
             if matrix[t, p]:
                 ax.text(p, t, str(matrix[t, p]), ha="center", va="center", fontsize=7,
                         color="black" if t != p else "gray")
-    ax.set(xticks=range(10), yticks=range(10), xlabel="predicted", ylabel="true",
+    ax.set(xticks=range(columns), yticks=range(10), xlabel="predicted", ylabel="true",
            title=f"{title} (errors in red)")
+    ax.set_xticklabels([str(c) if c < 10 else "none" for c in range(columns)])
     fig.tight_layout()
     fig.savefig(out, dpi=100)
     plt.close(fig)
@@ -96,6 +101,30 @@ def feature_maps(model, image: np.ndarray, out: Path, layer_name: str = "conv_fi
     for c in range(channels):
         flat[c + 1].imshow(maps[..., c], cmap="viridis")
     fig.suptitle(f"{model.name}: feature maps of {layer_name}", fontsize=9)
+    fig.tight_layout()
+    fig.savefig(out, dpi=100)
+    plt.close(fig)
+
+
+def confusable_negatives(images: np.ndarray, probabilities: np.ndarray, out: Path,
+                         count: int = 36) -> None:
+    """The non-digits the model found most digit-like: each with its best digit and that
+    digit's probability, and whether the model rejected it all the same."""
+    digit_best = probabilities[:, :10].max(axis=1)
+    order = np.argsort(-digit_best)[:count]
+    cols = 9
+    rows = max(1, int(np.ceil(len(order) / cols)))
+    fig, axes = plt.subplots(rows, cols, figsize=(cols * 1.2, rows * 1.4))
+    for ax in np.ravel(axes):
+        ax.axis("off")
+    for ax, i in zip(np.ravel(axes), order, strict=False):
+        answer = int(probabilities[i].argmax())
+        ax.imshow(images[i], cmap="gray")
+        said = "none" if answer == 10 else str(answer)
+        ax.set_title(f"{said}  {int(probabilities[i, :10].argmax())}:{digit_best[i]:.2f}",
+                     fontsize=7, color="black" if answer == 10 else "red")
+    fig.suptitle("most digit-like non-digits: answer (red: read as a digit), best digit:p",
+                 fontsize=9)
     fig.tight_layout()
     fig.savefig(out, dpi=100)
     plt.close(fig)

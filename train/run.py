@@ -45,7 +45,18 @@ class TrainConfig:
     test_limit: int | None = None
     boost: bool = True
     boost_learning_rate: float = 0.15
+    # The reject answer: generated non-digits (train/negatives.py) as an eleventh class,
+    # as this share of the training digits; 0 trains the ten-class ensemble.
+    negative_share: float = 0.0
+    negative_weight: float = 1.0  # loss weight of each negative, relative to a digit
+    # Start each member from a trained member of the same kind (a run directory, or a
+    # folder of <member name>.keras files such as models/keras): fine-tuning, not training.
+    init_from: Path | None = None
     quick: bool = False
+
+    @property
+    def num_classes(self) -> int:
+        return 11 if self.negative_share > 0 else 10
 
 
 def quick_config(run_dir: Path, **overrides) -> TrainConfig:
@@ -84,6 +95,40 @@ def _load_state(path: Path) -> dict:
     if path.exists():
         return json.loads(path.read_text())
     return {"members": [], "train_seconds": 0.0}
+
+
+def _negatives(config: TrainConfig, run_dir: Path, splits) -> dict[str, np.ndarray]:
+    """The run's negative crops for training, validation and the test report, made once
+    and kept in the run directory (a resumed run sees the same ones)."""
+    from train.negatives import make_negatives
+
+    path = run_dir / "negatives.npz"
+    if path.exists():
+        with np.load(path) as data:
+            return {k: data[k] for k in data.files}
+    sizes = {"train": round(config.negative_share * len(splits.x_train)),
+             "val": max(200, round(config.negative_share * len(splits.x_val))),
+             "test": 2000 if not config.quick else 400}
+    made = {}
+    from tqdm import tqdm
+
+    for offset, (part, count) in enumerate(sizes.items()):
+        with tqdm(total=count, desc=f"negatives ({part})", unit="crop",
+                  disable=not sys.stderr.isatty()) as bar:
+            made[part], made[part + "_source"] = make_negatives(
+                count, config.seed * 1000 + 500 + offset, splits.x_train, splits.y_train,
+                progress=bar.update)
+    np.savez_compressed(path, **made)
+    return made
+
+
+def _trained_member(init_from: Path, name: str):
+    import keras
+
+    for candidate in (init_from / f"{name}.keras", init_from / name / "model.keras"):
+        if candidate.exists():
+            return keras.models.load_model(candidate)
+    raise FileNotFoundError(f"--init-from {init_from}: no {name}.keras or {name}/model.keras")
 
 
 def _save_json(path: Path, data: dict) -> None:
@@ -125,7 +170,7 @@ def train(config: TrainConfig, resume: bool = False) -> dict:
     from train import boosting, plots
     from train.augment import AugmentConfig
     from train.data import EpochAugmenter, load_splits, to_model_input
-    from train.models import build_member
+    from train.models import build_member, warm_start
 
     run_dir = Path(config.run_dir)
     state_path = run_dir / "state.json"
@@ -144,11 +189,25 @@ def train(config: TrainConfig, resume: bool = False) -> dict:
     # --- data ------------------------------------------------------------------------
     splits = load_splits(config.data_dir, config.validation_size, config.seed,
                          config.train_limit)
+    x_train, y_train, y_val = splits.x_train, splits.y_train, splits.y_val
     x_val = to_model_input(splits.x_val)
-    x_train_clean = to_model_input(splits.x_train)
-    logger.info("train %d, validation %d, test %d images", len(splits.x_train),
-                len(splits.x_val), len(splits.x_test))
-    weights = np.ones(len(splits.x_train))
+    loss_weights = np.ones(len(x_train))
+    negatives = None
+    if config.num_classes == 11:
+        negatives = _negatives(config, run_dir, splits)
+        reject = config.num_classes - 1
+        x_train = np.concatenate([x_train, negatives["train"]])
+        y_train = np.concatenate([y_train, np.full(len(negatives["train"]), reject)])
+        loss_weights = np.concatenate([loss_weights, np.full(len(negatives["train"]),
+                                                             config.negative_weight)])
+        x_val = np.concatenate([x_val, to_model_input(negatives["val"])])
+        y_val = np.concatenate([y_val, np.full(len(negatives["val"]), reject)])
+        logger.info("with %d negatives for training, %d for validation",
+                    len(negatives["train"]), len(negatives["val"]))
+    x_train_clean = to_model_input(x_train)
+    logger.info("train %d, validation %d, test %d images", len(x_train), len(x_val),
+                len(splits.x_test))
+    weights = np.ones(len(x_train))
     if state["members"]:
         weights = np.load(run_dir / "boost_weights.npy")
 
@@ -164,12 +223,16 @@ def train(config: TrainConfig, resume: bool = False) -> dict:
         keras.utils.set_random_seed(config.seed + index)
         model = build_member(kind, width=config.width, dense_units=config.dense_units,
                              dropout_rate=config.dropout_rate, name=name,
-                             aligned_channels=config.aligned_channels)
+                             aligned_channels=config.aligned_channels,
+                             num_classes=config.num_classes)
+        if config.init_from is not None:
+            warm_start(model, _trained_member(Path(config.init_from), name))
+            logger.info("%s starts from %s", name, config.init_from)
         model.compile(optimizer=keras.optimizers.Adam(config.learning_rate),
                       loss="sparse_categorical_crossentropy", metrics=["accuracy"])
         augmenter = EpochAugmenter(
-            splits.x_train, splits.y_train, config.batch_size, seed=config.seed * 1000 + index,
-            sample_weights=weights if config.boost else None,
+            x_train, y_train, config.batch_size, seed=config.seed * 1000 + index,
+            sample_weights=(weights if config.boost else np.ones(len(x_train))) * loss_weights,
             augment=AugmentConfig(camera_probability=config.camera_probability))
 
         def schedule(epoch, _lr):
@@ -189,7 +252,7 @@ def train(config: TrainConfig, resume: bool = False) -> dict:
         logger.info("training %s (%d parameters) for up to %d epochs", name,
                     model.count_params(), config.epochs)
         fit_started = time.time()
-        model.fit(augmenter.dataset(), validation_data=(x_val, splits.y_val),
+        model.fit(augmenter.dataset(), validation_data=(x_val, y_val),
                   epochs=config.epochs, shuffle=False, callbacks=callbacks, verbose=verbose)
         fit_ended = time.time()
         if (member_dir / "best.keras").exists():
@@ -198,9 +261,10 @@ def train(config: TrainConfig, resume: bool = False) -> dict:
 
         train_pred = model.predict(x_train_clean, batch_size=1024, verbose=0).argmax(1)
         val_acc = float((model.predict(x_val, batch_size=1024, verbose=0).argmax(1)
-                         == splits.y_val).mean())
-        wrong = (train_pred != splits.y_train).astype(np.float64)
-        weights, alpha, error = boosting.samme_update(weights, wrong, config.boost_learning_rate)
+                         == y_val).mean())
+        wrong = (train_pred != y_train).astype(np.float64)
+        weights, alpha, error = boosting.samme_update(weights, wrong, config.boost_learning_rate,
+                                                      config.num_classes)
         np.save(run_dir / "boost_weights.npy", weights)
         # Epochs summed over every (resumed) process, plus this process's own set-up and
         # evaluation time.
@@ -220,9 +284,8 @@ def train(config: TrainConfig, resume: bool = False) -> dict:
     alphas = np.array([m["alpha"] for m in state["members"]])
     val_probs = np.stack([m.predict(x_val, batch_size=1024, verbose=0) for m in models])
     val_scores = {
-        "average": float((boosting.combine(val_probs).argmax(1) == splits.y_val).mean()),
-        "boosted": float((boosting.combine(val_probs, alphas).argmax(1)
-                          == splits.y_val).mean()),
+        "average": float((boosting.combine(val_probs).argmax(1) == y_val).mean()),
+        "boosted": float((boosting.combine(val_probs, alphas).argmax(1) == y_val).mean()),
     }
     combiner = "boosted" if val_scores["boosted"] > val_scores["average"] else "average"
     member_weights = (alphas / alphas.sum() if combiner == "boosted"
@@ -240,6 +303,27 @@ def train(config: TrainConfig, resume: bool = False) -> dict:
     average_acc = float((boosting.combine(test_probs).argmax(1) == y_test).mean())
     boosted_acc = float((boosting.combine(test_probs, alphas).argmax(1) == y_test).mean())
 
+    reject_report = {}
+    if negatives is not None:
+        # The reject answer counts as a wrong answer on the digits; "without" reads the
+        # best of the ten digits alone, as a ten-class model would.
+        negative_probs = boosting.combine(np.stack([
+            m.predict(to_model_input(negatives["test"]), batch_size=1024, verbose=0)
+            for m in models]), member_weights)
+        reject_report = {
+            "ensemble_without_reject": float(
+                (ensemble_probs[:, :10].argmax(1) == y_test).mean()),
+            "false_rejections": float((ensemble_probs.argmax(1) == 10).mean()),
+            "negatives_rejected": float((negative_probs.argmax(1) == 10).mean()),
+            "negatives_rejected_by_source": {
+                str(source): float((negative_probs[negatives["test_source"] == source]
+                                    .argmax(1) == 10).mean())
+                for source in np.unique(negatives["test_source"])},
+            "negative_test_crops": int(len(negatives["test"])),
+        }
+        plots.confusable_negatives(negatives["test"], negative_probs,
+                                   run_dir / "confusable_negatives.png")
+
     plots.training_curves({m["name"]: run_dir / m["name"] / "history.csv"
                            for m in state["members"]}, run_dir / "training_curves.png")
     plots.confusion_matrix(y_test, ensemble_probs.argmax(1), run_dir / "confusion_matrix.png")
@@ -249,7 +333,8 @@ def train(config: TrainConfig, resume: bool = False) -> dict:
     report = {
         "test_accuracy": {"ensemble": float((ensemble_probs.argmax(1) == y_test).mean()),
                           "members": member_acc, "average": average_acc,
-                          "boosted": boosted_acc},
+                          "boosted": boosted_acc, **reject_report},
+        "classes": config.num_classes,
         "test_images": int(len(y_test)),
         "validation_accuracy": val_scores,
         "combiner": combiner,

@@ -77,10 +77,14 @@ def _piece(digit: Digit, ink: np.ndarray, left: int, scale_x: float, scale_y: fl
     return Digit(box, own, view_box, digit.placement)
 
 
+DIGIT_CLASSES = 10  # the outputs that are digits; an eleventh says "not a digit"
+
+
 def alternative_score(pieces_probabilities: np.ndarray, pieces: list[Digit]) -> float:
-    """Mean log-probability of each piece's best class, less a penalty for pieces wider
-    than a digit."""
-    best = np.maximum(pieces_probabilities.max(axis=1), 1e-6)
+    """Mean log-probability of each piece's best digit, less a penalty for pieces wider
+    than a digit. A piece the model calls "not a digit" scores by its best digit alone,
+    so a wrong cut (half a digit, two digits in one piece) scores low."""
+    best = np.maximum(pieces_probabilities[:, :DIGIT_CLASSES].max(axis=1), 1e-6)
     penalty = 0.0
     for piece in pieces:
         _, _, w, h = piece.view_box

@@ -3,7 +3,9 @@
 * ``paper`` — a sheet filling the frame, photographed by a cheap camera (styles
   ``mnist`` and ``script``).
 * ``field`` — a sheet where it lies: on a desk, tilted, shadowed, dim, with ruled or grid
-  paper, underlines, boxes, words, touching, small and pencil digits (style ``field``).
+  paper, underlines, boxes, words, touching, small and pencil digits (style ``field``);
+  the same pages holding words, letters, symbols and pen marks but no digit (style
+  ``negatives``): every digit read there is a false one.
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ from edge.scenes.paper import SceneTruth, generate_scene
 
 logger = logging.getLogger(__name__)
 
-STYLES = ("mnist", "script", "field")
+STYLES = ("mnist", "script", "field", "negatives")
 
 __all__ = ["CONDITIONS", "STYLES", "FieldOptions", "SceneTruth", "generate_field",
            "generate_scene", "write_scenes"]
@@ -47,8 +49,9 @@ def write_scenes(out_dir: Path, count: int, style: str, seed: int, data_dir=None
     labels_path = out_dir / "labels.jsonl"
     with open(labels_path, "a") as labels:
         for i in range(count):
-            if style == "field":
-                frame, truth = generate_field(rng, source, options)
+            if style in ("field", "negatives"):
+                frame, truth = generate_field(rng, source, options,
+                                              negative=style == "negatives")
                 name = f"{prefix}_{i:04d}.png"
                 cv2.imwrite(str(out_dir / name), frame)
             else:

@@ -20,6 +20,7 @@ from dataclasses import dataclass, fields
 import cv2
 import numpy as np
 
+from edge.scenes import marks
 from edge.scenes.paper import INK_COLOURS_BGR, SceneTruth, _mnist_digit, _script_digit
 
 logger = logging.getLogger(__name__)
@@ -226,6 +227,51 @@ def _layout(rng, conditions, digit_source, page_w, page_h, region, digit_h):
     return alpha, digits, numbers
 
 
+# Pen marks on a negative page. Ruled-line and grid fragments are what line removal leaves
+# of the paper's own lines, taught as crops (train/negatives.py), not drawn in pen here.
+PAGE_MARKS = ("letter", "word", "symbol", "tick", "cross_out", "scribble")
+
+
+def _marks_layout(rng, conditions, page_w, page_h, region, digit_h):
+    """Lines of words, letters, symbols and pen marks, and no digit: a negative page.
+    Underlines and boxes (when those conditions are on) go round some of them."""
+    alpha = np.zeros((page_h, page_w), np.float32)
+    x_min, y_min, x_max, y_max = region
+    lines = max(1, min(int(rng.integers(1, 4)), int((y_max - y_min) / (1.7 * digit_h))))
+    line_pitch = (y_max - y_min) / lines
+    pen = max(2, int(digit_h * rng.uniform(0.07, 0.12)))
+    for line in range(lines):
+        y_centre = y_min + line_pitch * (line + 0.5) + rng.uniform(-0.1, 0.1) * line_pitch
+        cursor = x_min + rng.uniform(0, 0.1) * (x_max - x_min)
+        for _ in range(int(rng.integers(2, 6))):
+            if rng.random() < 0.5:
+                mask = _word_mask(WORDS[rng.integers(len(WORDS))],
+                                  int(digit_h * rng.uniform(0.5, 0.9)), rng)
+            else:
+                mask = marks.random_mark(rng, PAGE_MARKS)[1]
+                h = int(digit_h * rng.uniform(0.4, 1.0))
+                w = max(2, int(round(mask.shape[1] * h / max(mask.shape[0], 1))))
+                mask = cv2.resize(mask, (min(w, 6 * h), h), interpolation=cv2.INTER_AREA)
+            y0 = int(y_centre - mask.shape[0] / 2)
+            x0 = int(cursor)
+            if x0 + mask.shape[1] >= x_max or y0 < 0 or y0 + mask.shape[0] >= page_h:
+                break
+            region_ = alpha[y0:y0 + mask.shape[0], x0:x0 + mask.shape[1]]
+            np.maximum(region_, mask, out=region_)
+            if conditions["underline"] and rng.random() < 0.4:
+                y = y0 + mask.shape[0] + rng.uniform(0.02, 0.15) * digit_h
+                _hand_line(alpha, (x0 - 0.1 * digit_h, y), (x0 + mask.shape[1], y), pen, rng)
+            if conditions["box"] and rng.random() < 0.4:
+                m = rng.uniform(0.12, 0.3) * digit_h
+                bx0, bx1 = x0 - m, x0 + mask.shape[1] + m
+                by0, by1 = y0 - m, y0 + mask.shape[0] + m
+                for p, q in (((bx0, by0), (bx1, by0)), ((bx1, by0), (bx1, by1)),
+                             ((bx1, by1), (bx0, by1)), ((bx0, by1), (bx0, by0))):
+                    _hand_line(alpha, p, q, pen, rng)
+            cursor = x0 + mask.shape[1] + digit_h * rng.uniform(0.5, 2.0)
+    return alpha, [], []
+
+
 def _lighting(height, width, rng, shadow: bool) -> np.ndarray:
     yy, xx = np.mgrid[0:height, 0:width].astype(np.float32)
     angle = rng.uniform(0, 2 * np.pi)
@@ -260,18 +306,20 @@ def _motion_kernel(length: int, angle: float) -> np.ndarray:
 
 
 def generate_field(rng: np.random.Generator, digit_source, options: FieldOptions | None = None,
-                   width: int = 640, height: int = 480) -> tuple[np.ndarray, SceneTruth]:
-    """One BGR uint8 field frame and its ground truth (with ``numbers`` and ``conditions``)."""
+                   width: int = 640, height: int = 480, negative: bool = False
+                   ) -> tuple[np.ndarray, SceneTruth]:
+    """One BGR uint8 field frame and its ground truth (with ``numbers`` and ``conditions``).
+    ``negative``: words, letters, symbols and marks on the page and no digit at all."""
     options = options or FieldOptions()
     conditions = options.draw(rng)
     for _ in range(20):
-        result = _try_field(rng, digit_source, conditions, width, height)
+        result = _try_field(rng, digit_source, conditions, width, height, negative)
         if result is not None:
             return result
     raise RuntimeError("could not lay out a field scene in 20 tries")
 
 
-def _try_field(rng, digit_source, conditions, width, height):
+def _try_field(rng, digit_source, conditions, width, height, negative=False):
     page_w = int(rng.integers(900, 1100))
     page_h = int(page_w * rng.uniform(0.68, 0.85))
     # The page's place in the frame: its four corners.
@@ -317,10 +365,15 @@ def _try_field(rng, digit_source, conditions, width, height):
     page = np.ones((page_h, page_w, 3), np.float32) * tint
     page += rng.normal(0, 2.0, (page_h, page_w, 1))
     _page_lines(page, rng, conditions["ruled"], conditions["grid"])
-    alpha, digits, numbers = _layout(rng, conditions, digit_source, page_w, page_h,
-                                     (x_min, y_min, x_max, y_max), digit_h)
-    if not digits:
-        return None
+    region = (x_min, y_min, x_max, y_max)
+    if negative:
+        alpha, digits, numbers = _marks_layout(rng, conditions, page_w, page_h, region,
+                                               digit_h)
+    else:
+        alpha, digits, numbers = _layout(rng, conditions, digit_source, page_w, page_h,
+                                         region, digit_h)
+        if not digits:
+            return None
     if conditions["pencil"]:
         gray = rng.uniform(95, 150)
         ink = np.array([gray, gray, gray * 1.02], np.float32)
@@ -375,9 +428,10 @@ def _try_field(rng, digit_source, conditions, width, height):
         frame = cv2.imdecode(encoded, cv2.IMREAD_COLOR)
         record["jpeg"] = quality
     record["rotation"] = round(float(rotation), 1)
-    record["digit_height"] = round(float(np.median([b[3] for b in truth_boxes])), 1)
+    record["digit_height"] = round(float(np.median([b[3] for b in truth_boxes]))
+                                   if truth_boxes else frame_digit_h, 1)
     # Numbers in reading order: lines were laid out top to bottom, left to right.
     number_strings = ["".join(str(truth_digits[i]) for i in number) for number in numbers]
     reading = "".join(number_strings)
-    return frame, SceneTruth(truth_digits, truth_boxes, reading, "field", record,
-                             number_strings)
+    return frame, SceneTruth(truth_digits, truth_boxes, reading,
+                             "negatives" if negative else "field", record, number_strings)
