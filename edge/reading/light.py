@@ -37,6 +37,9 @@ def denoise(gray: np.ndarray, sigma: float) -> np.ndarray:
     return cv2.GaussianBlur(gray, (size, size), 0)
 
 
+STROKE_SHARE = 1  # strokes are narrower than this share of the frame's smaller side
+
+
 def ink_map(gray: np.ndarray, paper_scale: int = 4) -> np.ndarray:
     """uint8 image where ink is bright and paper is ~0, independent of uneven light.
 
@@ -54,7 +57,13 @@ def ink_map(gray: np.ndarray, paper_scale: int = 4) -> np.ndarray:
     paper = cv2.morphologyEx(small, cv2.MORPH_CLOSE, kernel)
     paper = cv2.blur(paper, (3, 3))
     paper = cv2.resize(paper, (width, height), interpolation=cv2.INTER_LINEAR)
-    paper = cv2.max(paper, gray)
+    # The coarse estimate blurs a hard shadow's edge, and the dark side of the edge would
+    # read as a line of ink. A closing at stroke scale keeps a step where it is and only
+    # fills what is narrower than its kernel, strokes: the paper is at most that.
+    stroke = max(5, (min(height, width) // STROKE_SHARE) | 1)
+    near = cv2.morphologyEx(gray, cv2.MORPH_CLOSE,
+                            cv2.getStructuringElement(cv2.MORPH_RECT, (stroke, stroke)))
+    paper = cv2.min(paper, near)  # the closing is never below the frame itself
     darkness = cv2.subtract(paper, gray)
     return cv2.divide(darkness, paper, scale=255)  # OpenCV gives 0 where paper is 0
 

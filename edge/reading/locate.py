@@ -28,7 +28,7 @@ import numpy as np
 from edge.reading.light import denoise, ink_map, noise_floor, noise_sigma, threshold_level
 from edge.reading.lines import remove_lines, remove_local_lines, skew_angle
 from edge.reading.numbers import lines_of
-from edge.reading.page import find_page, page_to_frame
+from edge.reading.page import find_page, page_to_frame, sheet_mask
 from edge.reading.view import View
 
 logger = logging.getLogger(__name__)
@@ -43,7 +43,7 @@ class LocateSettings:
     min_contrast: int = 28  # ink must be at least this much darker than the paper (0..255)
     min_height: float = 0.028  # digits shorter than this fraction of the view are specks
     max_height: float = 0.95
-    max_aspect: float = 2.2  # wider than this times the height: a line, not a digit
+    max_aspect: float = 6.0  # wider than this times the height: a line, not a digit
     max_digits: int = 40
     work_height: int = 240  # digits are searched at about this many rows
     roi: tuple[int, int, int, int] | None = None  # x, y, w, h of the part to read
@@ -61,6 +61,7 @@ class LocateWork:
     merge_rounds: int = 0
     pair_tests: int = 0  # box pairs compared while grouping
     page_found: bool = False
+    sheet_masked: bool = False  # a sheet cut by the frame's edge, read inside its outline
     angle: float = 0.0
     noise: float = 0.0
 
@@ -90,18 +91,22 @@ class Digit:
 
 
 MAX_MERGE_ROUNDS = 8
+LONER = 0.45  # a component wider or taller than this share of the view joins no group
+SOFT_EDGE = 1.2  # a group whose mean ink is under this times the threshold is a soft edge
 MIN_TURN = 2.5  # degrees: smaller tilts are read as they are
 MAX_LOCAL_LINE_CHECKS = 24
 
 
-def _merge_groups(stats: np.ndarray, candidates: list[int], work: LocateWork | None = None
-                  ) -> list[tuple[list[int], list[int]]]:
+def _merge_groups(stats: np.ndarray, candidates: list[int], work: LocateWork | None = None,
+                  shape: tuple[int, int] | None = None) -> list[tuple[list[int], list[int]]]:
     """Group components that belong to one digit: strongly overlapping in x and close in y
     (a broken stroke, the bar of a 5 or a 7), or a small piece inside a digit's box.
 
     A sliver (one or two rows tall, what is left of a ruled line after thresholding) only
     joins a group whose box already holds it: slivers chained one to the next would
-    otherwise grow a digit's box across the whole page.
+    otherwise grow a digit's box across the whole page. A component spanning more than
+    ``LONER`` of the image (``shape``) in either direction (wood grain, a desk's pattern,
+    a shadow's edge) joins nothing: its box would swallow every digit near it.
 
     Each round compares all pairs at once (numpy) and joins every connected set; grown
     boxes are compared again in the next round, for at most ``MAX_MERGE_ROUNDS`` rounds.
@@ -111,6 +116,9 @@ def _merge_groups(stats: np.ndarray, candidates: list[int], work: LocateWork | N
     groups = [[c] for c in candidates]
     boxes = stats[candidates, :4].astype(np.int64).reshape(-1, 4)
     slivers = (boxes[:, 3] <= 2) & (boxes[:, 2] > 2)
+    loners = np.zeros(len(groups), bool)
+    if shape is not None:
+        loners = (boxes[:, 3] > LONER * shape[0]) | (boxes[:, 2] > LONER * shape[1])
     for _ in range(MAX_MERGE_ROUNDS):
         n = len(groups)
         if n < 2:
@@ -130,6 +138,7 @@ def _merge_groups(stats: np.ndarray, candidates: list[int], work: LocateWork | N
         sliver_join = one_sliver & ((slivers[None, :] & holds) | (slivers[:, None] & holds.T))
         any_sliver = slivers[:, None] | slivers[None, :]
         join = np.where(any_sliver, sliver_join, join)
+        join &= ~(loners[:, None] | loners[None, :])
         np.fill_diagonal(join, False)
         if not join.any():
             break
@@ -143,7 +152,7 @@ def _merge_groups(stats: np.ndarray, candidates: list[int], work: LocateWork | N
                 break
             labels = new
         roots = np.unique(labels)
-        new_groups, new_boxes, new_slivers = [], [], []
+        new_groups, new_boxes, new_slivers, new_loners = [], [], [], []
         for root in roots:
             members = np.flatnonzero(labels == root)
             new_groups.append([c for m in members for c in groups[m]])
@@ -151,8 +160,9 @@ def _merge_groups(stats: np.ndarray, candidates: list[int], work: LocateWork | N
             bx1, by1 = x1[members].max(), y1[members].max()
             new_boxes.append([bx0, by0, bx1 - bx0, by1 - by0])
             new_slivers.append(bool(slivers[members].all()))
+            new_loners.append(bool(loners[members].any()))
         groups, boxes = new_groups, np.array(new_boxes, np.int64)
-        slivers = np.array(new_slivers, bool)
+        slivers, loners = np.array(new_slivers, bool), np.array(new_loners, bool)
     return [(g, [int(v) for v in b]) for g, b in zip(groups, boxes, strict=True)]
 
 
@@ -289,6 +299,7 @@ def locate(gray: np.ndarray, settings: LocateSettings | None = None,
     work.noise = noise_sigma(small_frame)
     small_frame = denoise(small_frame, work.noise)
     view = View.of_frame(frame_w, frame_h)
+    sheet = None  # a sheet cut by the frame's edge: read only inside it
     if settings.find_page:
         corners = find_page(small_frame)
         if corners is not None:
@@ -296,16 +307,21 @@ def locate(gray: np.ndarray, settings: LocateSettings | None = None,
             matrix, size = page_to_frame(corners)
             view = View(matrix, size, page=corners)
             work.page_found = True
+        else:
+            sheet = sheet_mask(small_frame)
+            work.sheet_masked = sheet is not None
     paper_scale = max(1, 4 // factor)  # the paper estimate keeps a quarter of the frame's
     small_gray, small, binary, level = _search_images(view, small_frame, factor, paper_scale,
-                                                      settings)
+                                                      settings, sheet)
     if settings.straighten:
         angle = skew_angle(binary)
         if abs(angle) >= MIN_TURN:
             view = view.turned(angle)
             work.angle = angle
+            if sheet is not None:
+                sheet = view.warp(sheet, factor)
             small_gray, small, binary, level = _search_images(view, small_frame, factor,
-                                                              paper_scale, settings)
+                                                              paper_scale, settings, sheet)
     placement = Placement(view, (frame_w, frame_h), offset)
     full_ink = None  # made only when a small digit needs it
     binary = remove_lines(binary)
@@ -318,12 +334,13 @@ def locate(gray: np.ndarray, settings: LocateSettings | None = None,
     if _remove_underlines(binary, labels, stats, candidates, min_h, work):
         count, labels, stats = _components(binary)
         candidates = _largest(stats, min_piece, settings.max_components)
+    candidates = _without_rules(stats, candidates, min_h)
     if not view.is_identity:  # what touches the view's border is the sheet's edge
         candidates = [c for c in candidates if not _touches_border(stats[c], small.shape)]
     work.components += count - 1
     work.considered += len(candidates)
     digits, boxes = [], []
-    for group, (xs0, ys0, w, h) in _merge_groups(stats, candidates, work):
+    for group, (xs0, ys0, w, h) in _merge_groups(stats, candidates, work, small.shape):
         xs1, ys1 = xs0 + w, ys0 + h
         if not (min_h <= h <= max_h) or w > settings.max_aspect * h:
             continue
@@ -332,7 +349,7 @@ def locate(gray: np.ndarray, settings: LocateSettings | None = None,
         area = int(stats[group, cv2.CC_STAT_AREA].sum())
         region = labels[ys0:ys1, xs0:xs1]
         mask = region == group[0] if len(group) == 1 else np.isin(region, group)
-        if cv2.mean(small[ys0:ys1, xs0:xs1], mask.view(np.uint8))[0] < 1.2 * level:
+        if cv2.mean(small[ys0:ys1, xs0:xs1], mask.view(np.uint8))[0] < SOFT_EDGE * level:
             continue  # barely above the threshold throughout: a soft shadow edge, no stroke
         if is_blob(mask, area, small_gray, (xs0, ys0)):
             continue
@@ -363,11 +380,13 @@ def locate(gray: np.ndarray, settings: LocateSettings | None = None,
 
 
 def _search_images(view: View, small_frame: np.ndarray, factor: int, paper_scale: int,
-                   settings: LocateSettings):
+                   settings: LocateSettings, sheet: np.ndarray | None = None):
     """The view at the search resolution: its gray image, ink map, binary image and the
-    ink level."""
+    ink level. With a ``sheet`` mask (in the view), nothing outside it is ink."""
     small_gray = small_frame if view.is_identity else view.warp(small_frame, factor)
     small = ink_map(small_gray, paper_scale=paper_scale)
+    if sheet is not None:
+        small[sheet == 0] = 0
     level = max(threshold_level(small, settings), noise_floor(small))
     # ink >= level, as 0/255 (the ink map is integer: ">= level" is "> ceil(level) - 1")
     _, binary = cv2.threshold(small, math.ceil(level) - 1, 255, cv2.THRESH_BINARY)
@@ -384,6 +403,27 @@ def _components(binary: np.ndarray):
     count, labels, stats, _ = cv2.connectedComponentsWithStatsWithAlgorithm(
         binary, 8, cv2.CV_32S, cv2.CCL_GRANA)
     return count, labels, stats
+
+
+RULE_ASPECT = 4.0  # a component this many times wider than tall ...
+RULE_WIDTH = 0.9  # ... and wider than this times the typical digit height is a rule
+
+
+def _without_rules(stats: np.ndarray, candidates: list[int], min_h: float) -> list[int]:
+    """``candidates`` less the rules: underlines, strike-throughs, minus signs and other
+    long thin strokes standing apart from the digits. Left in, a rule under a number
+    joins every digit above it into one group too wide to be a digit. The bar of a 5 or a
+    7 drawn apart from its stem is narrower than a digit is tall, and stays."""
+    if len(candidates) < 2:
+        return candidates
+    boxes = stats[candidates, :4]
+    w, h = boxes[:, 2], boxes[:, 3]
+    upright = (h >= min_h) & (w < 3 * h)
+    if not upright.any():
+        return candidates
+    typical = float(np.median(h[upright]))
+    rule = (w >= RULE_ASPECT * h) & (w >= RULE_WIDTH * typical)
+    return [c for c, is_rule in zip(candidates, rule, strict=True) if not is_rule]
 
 
 def _largest(stats: np.ndarray, min_area: int, limit: int) -> list[int]:

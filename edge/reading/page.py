@@ -35,6 +35,101 @@ def order_corners(quad: np.ndarray) -> np.ndarray:
     return np.roll(quad, -start, axis=0)
 
 
+SHEET_MIN_AREA, SHEET_MAX_AREA = 0.15, 0.85  # a sheet cut by the frame: share of the frame
+SHEET_CONTRAST = 0.3  # stricter than a whole sheet's: a shadow's edge must not pass
+SHEET_EDGE = 0.02  # the sheet's edge: this share of the frame height inside its outline
+
+
+def sheet_mask(gray: np.ndarray) -> np.ndarray | None:
+    """Where a sheet lies on a desk but a corner is out of view (no quadrilateral for
+    :func:`find_page`): the sheet as a region, a uint8 mask of ``gray``'s size (255 on the
+    sheet, its edge excluded), or ``None``.
+
+    The largest bright region at Otsu's level (or at a lower share of it, for a shadowed
+    sheet) counts when it covers 15-85 % of the frame, fills its convex hull and is
+    clearly brighter than the rest. Reading only inside it keeps a wood grain, a
+    keyboard or a patterned mat beside the sheet from being read, or from joining the
+    digits into one group.
+    """
+    height, width = gray.shape
+    factor = max(1, height // SEARCH_ROWS)
+    small = cv2.resize(gray, (width // factor, height // factor), interpolation=cv2.INTER_AREA) \
+        if factor > 1 else gray
+    small = cv2.GaussianBlur(small, (5, 5), 0)
+    otsu, _ = cv2.threshold(small, 0, 255, cv2.THRESH_BINARY + cv2.THRESH_OTSU)
+    frame_area = small.shape[0] * small.shape[1]
+    best, best_area = None, 0
+    for share in LEVELS:  # the largest that passes: a shadowed part of the sheet included
+        _, bright = cv2.threshold(small, otsu * share, 255, cv2.THRESH_BINARY)
+        bright = cv2.morphologyEx(bright, cv2.MORPH_CLOSE, np.ones((5, 5), np.uint8))
+        count, labels, stats, _ = cv2.connectedComponentsWithStats(bright, 4, cv2.CV_32S)
+        if count < 2:
+            continue
+        biggest = 1 + int(np.argmax(stats[1:, cv2.CC_STAT_AREA]))
+        area = int(stats[biggest, cv2.CC_STAT_AREA])
+        if area <= best_area or not SHEET_MIN_AREA * frame_area <= area <= \
+                SHEET_MAX_AREA * frame_area:
+            continue
+        region = (labels == biggest).astype(np.uint8)
+        contours, _ = cv2.findContours(region, cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE)
+        hull = cv2.convexHull(max(contours, key=cv2.contourArea))
+        if area < MIN_FILL * cv2.contourArea(hull):
+            continue  # not one flat shape: light on a textured desk, not a sheet
+        inside = float(np.median(small[region > 0]))
+        outside = float(np.median(small[region == 0]))
+        if inside <= 0 or (inside - outside) / inside < SHEET_CONTRAST:
+            continue
+        if not _has_a_corner(hull, small.shape):
+            continue  # one straight edge across the frame: a shadow on a page, no sheet
+        if not _sharp_outline(small, max(contours, key=cv2.contourArea), inside - outside):
+            continue  # the light fading toward the frame's edge, no sheet's edge
+        best, best_area = hull, area
+    if best is None:
+        return None
+    filled = np.zeros(small.shape, np.uint8)
+    cv2.fillPoly(filled, [best], 1)
+    mask = cv2.resize(filled * 255, (width, height), interpolation=cv2.INTER_NEAREST)
+    edge = max(1, int(SHEET_EDGE * height))
+    return cv2.erode(mask, cv2.getStructuringElement(cv2.MORPH_ELLIPSE,
+                                                     (2 * edge + 1, 2 * edge + 1)))
+
+
+SHARP = 0.12  # a sheet's edge changes by this share of its contrast per pixel, at least
+
+
+def _sharp_outline(small: np.ndarray, contour: np.ndarray, contrast: float) -> bool:
+    """Whether the region's outline inside the frame is a step, as a sheet's edge on a
+    desk is, rather than the smooth fall of light toward the frame's corners."""
+    height, width = small.shape
+    points = contour.reshape(-1, 2)
+    inner = points[(points[:, 0] > 1) & (points[:, 1] > 1) & (points[:, 0] < width - 2)
+                   & (points[:, 1] < height - 2)]
+    if len(inner) < 8 or contrast <= 0:
+        return False
+    gx = cv2.Sobel(small, cv2.CV_32F, 1, 0, ksize=3)
+    gy = cv2.Sobel(small, cv2.CV_32F, 0, 1, ksize=3)
+    gradient = cv2.magnitude(gx, gy) / 8  # gray levels per pixel
+    return float(np.median(gradient[inner[:, 1], inner[:, 0]])) >= SHARP * contrast
+
+
+def _has_a_corner(hull: np.ndarray, shape: tuple[int, int]) -> bool:
+    """Whether the outline shows two long edges inside the frame that meet at an angle,
+    as two sides of a sheet do. The lit part of a page crossed by a shadow shows one
+    edge (the shadow's), or two parallel ones (a finger's)."""
+    height, width = shape
+    polygon = cv2.approxPolyDP(hull, 0.02 * cv2.arcLength(hull, True), True).reshape(-1, 2)
+    directions = []
+    for a, b in zip(polygon, np.roll(polygon, -1, axis=0), strict=True):
+        on_border = any(
+            abs(a[k] - edge) <= 2 and abs(b[k] - edge) <= 2
+            for k, edge in ((0, 0), (0, width - 1), (1, 0), (1, height - 1)))
+        length = float(np.hypot(*(b - a)))
+        if not on_border and length >= 0.15 * min(height, width):
+            directions.append(np.degrees(np.arctan2(b[1] - a[1], b[0] - a[0])) % 180)
+    return any(30 <= abs(d - e) <= 150 for i, d in enumerate(directions)
+               for e in directions[i + 1:])
+
+
 def find_page(gray: np.ndarray) -> np.ndarray | None:
     """The sheet's four corners (float32 [4, 2], frame pixels, clockwise from top-left),
     or ``None`` when no sheet with its edges in view is found.
