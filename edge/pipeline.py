@@ -47,6 +47,26 @@ def reading_of(digits: list[dict]) -> str:
     return "".join(str(d["digit"]) for d in digits)
 
 
+MAX_SPLIT_PIECES = 96  # pieces of touching digits classified per frame, at most
+
+
+def split_all(digits: list[Digit]) -> list[list[list[Digit]]]:
+    """Each digit's ways to split into touching digits, until ``MAX_SPLIT_PIECES`` pieces
+    are proposed in the frame (the widest groups first): a frame of many wide groups
+    cannot make one invoke classify hundreds of crops."""
+    alternatives: list[list[list[Digit]]] = [[] for _ in digits]
+    budget = MAX_SPLIT_PIECES
+    widest = sorted(range(len(digits)), key=lambda i: -(digits[i].view_box or digits[i].box)[2])
+    for i in widest:
+        proposed = split_candidates(digits[i])
+        size = sum(len(alt) for alt in proposed)
+        if size > budget:
+            continue
+        alternatives[i] = proposed
+        budget -= size
+    return alternatives
+
+
 def drop_rejected(digits: list[Digit], probabilities, reject_index: int | None
                   ) -> tuple[list[Digit], list[np.ndarray], int]:
     """The crops that are digits, their probabilities, and how many were dropped: those
@@ -65,16 +85,23 @@ def drop_rejected(digits: list[Digit], probabilities, reject_index: int | None
 class Pipeline:
     def __init__(self, classifier: Classifier, settings: LocateSettings | None = None,
                  min_confidence: float = 0.4, correction: str = "specify",
-                 split_touching: bool = False):
+                 split_touching: bool | None = None):
         self.classifier = classifier
-        # Segmentation by recognition (edge.reading.split). Off by default: on this
-        # ensemble it splits wide single digits (a 5 with a long bar) as often as it
-        # separates touching ones; see the README.
-        self.split_touching = split_touching
+        # Segmentation by recognition (edge.reading.split). By default on with a model
+        # that can answer "not a digit" (a wrong cut reads as one), off with a ten-class
+        # model, which split wide single digits (a 5 with a long bar) as often as it
+        # separated touching ones.
+        self._split_touching = split_touching
         self.settings = settings or LocateSettings()
         self.min_confidence = min_confidence
         self.correct = make_correction(correction)
         self._lock = threading.Lock()
+
+    @property
+    def split_touching(self) -> bool:
+        if self._split_touching is not None:
+            return self._split_touching
+        return self.classifier.reject_index is not None
 
     def swap_classifier(self, classifier: Classifier) -> Classifier:
         """Use ``classifier`` from the next frame on; returns the old one (still open)."""
@@ -86,12 +113,12 @@ class Pipeline:
         started = time.perf_counter()
         gray = to_gray(frame.image)
         digits = locate(gray, self.settings)
-        alternatives = [split_candidates(d) if self.split_touching else [] for d in digits]
+        alternatives = split_all(digits) if self.split_touching else [[] for _ in digits]
         pieces = [p for alts in alternatives for alt in alts for p in alt]
         located = time.perf_counter()
         crops = normalize_all(digits + pieces, self.correct)
         prepared = time.perf_counter()
-        with self._lock:
+        with self._lock:  # a model swapped in meanwhile is used from the next frame on
             classifier = self.classifier
             probabilities = classifier.classify(crops)
         inferred = time.perf_counter()

@@ -109,6 +109,22 @@ def markdown(data: dict) -> str:
         f"{conv['size_bytes']['float32'] / 1024:.0f} KiB (1/"
         f"{1 / conv['int8_size_ratio']:.1f}) |",
     ]
+    if "ensemble_without_reject" in acc:
+        int8 = conv["accuracy"]
+        lines += [
+            f"| MNIST test, \"not a digit\" counted wrong / best of the ten digits alone | "
+            f"float {acc['ensemble']:.2%} / {acc['ensemble_without_reject']:.2%}; int8 "
+            f"{int8['int8']:.2%} / {int8['int8_without_reject']:.2%} |",
+            f"| test digits rejected as \"not a digit\" | float "
+            f"{acc['false_rejections']:.2%}, int8 {int8['false_rejections']:.2%} |",
+            f"| generated non-digit crops rejected ({acc['negative_test_crops']}, unseen) | "
+            f"{acc['negatives_rejected']:.1%} (" + ", ".join(
+                f"{k} {v:.0%}" for k, v in acc["negatives_rejected_by_source"].items())
+            + ") |",
+            f"| golden set on the device (`digitcam bench`) | {bench['false_rejections']:.2%} "
+            f"of the test digits rejected, {bench['golden_negatives_rejected']:.1%} of the "
+            "golden non-digits |",
+        ]
     lat = conv.get("latency_ms_per_digit_1_thread", {})
     if lat:
         lines.append("| per-digit latency, 1 thread (convert) | " + ", ".join(

@@ -136,6 +136,71 @@ def test_an_underlined_or_boxed_number_reads_as_separate_digits(mark):
     assert all(d.box[3] < 150 for d in digits)  # no box reaches down to the line
 
 
+@pytest.mark.parametrize("rule", ["underline apart", "minus sign"])
+def test_a_rule_apart_from_the_digits_does_not_join_them(rule):
+    """An underline below a number, not touching it, used to join every digit above it
+    into one box too wide to be a digit: the number was lost whole."""
+    frame = np.full((480, 640), 225, np.uint8)
+    cv2.putText(frame, "451", (170, 290), cv2.FONT_HERSHEY_SIMPLEX, 4, 30, 10)
+    if rule == "underline apart":
+        cv2.line(frame, (150, 312), (470, 316), 30, 6)
+    else:
+        cv2.line(frame, (60, 240), (140, 240), 30, 9)
+    digits = locate(frame)
+    assert len(digits) == 3, [d.box for d in digits]
+    assert all(d.box[0] >= 160 and d.box[3] < 130 for d in digits)
+
+
+def _wood(rng, size=(480, 640)):
+    yy, xx = np.mgrid[0:size[0], 0:size[1]].astype(np.float32)
+    warp = cv2.GaussianBlur(rng.normal(0, 1, size).astype(np.float32), (0, 0), 25)
+    warp *= 40 / np.abs(warp).max()
+    stripes = 0.5 + 0.5 * np.sin((0.6 * xx + 0.8 * yy + warp) / 7)
+    return (70 + 60 * stripes).astype(np.uint8)
+
+
+def test_a_sheet_cut_by_the_frame_on_a_wood_desk_is_read_inside_its_outline():
+    """A corner of the sheet out of view: no quadrilateral, but the digits on the sheet
+    are read and nothing of the wood grain around it."""
+    frame = _wood(np.random.default_rng(4))
+    sheet = np.int32([[120, 60], [560, 90], [600, 520], [80, 500]])  # runs off the bottom
+    cv2.fillConvexPoly(frame, sheet, 228)
+    cv2.putText(frame, "3 8 6", (180, 300), cv2.FONT_HERSHEY_SIMPLEX, 3.5, 35, 10)
+    work = LocateWork()
+    digits = locate(frame, work=work)
+    assert work.sheet_masked and not work.page_found
+    assert len(digits) == 3, [d.box for d in digits]
+    assert all(170 <= d.box[0] <= 480 and 190 <= d.box[1] <= 310 for d in digits)
+
+
+def test_the_light_falling_off_is_no_sheet_edge():
+    """A page filling the frame, darker toward one side (a soft shadow): no sheet outline
+    is taken from the light, and the digits in the darker part are read."""
+    xx = np.tile(np.linspace(0, 1, 640, dtype=np.float32), (480, 1))
+    frame = (225 * (1 - 0.45 * np.clip((xx - 0.3) * 2.5, 0, 1))).astype(np.uint8)
+    cv2.putText(frame, "2 7", (60, 280), cv2.FONT_HERSHEY_SIMPLEX, 3, 30, 9)
+    cv2.putText(frame, "5 9", (420, 280), cv2.FONT_HERSHEY_SIMPLEX, 3, 20, 9)
+    work = LocateWork()
+    digits = locate(frame, work=work)
+    assert not work.sheet_masked and not work.page_found
+    assert len(digits) == 4, [d.box for d in digits]
+
+
+def test_a_hard_shadow_edge_is_not_ink():
+    """A shadow with a sharp edge across the page: the digits on both sides are read and
+    the edge itself gives no digit."""
+    frame = np.full((480, 640), 225, np.uint8)
+    shadow = np.zeros_like(frame)
+    cv2.fillPoly(shadow, [np.int32([[330, 0], [640, 0], [640, 480], [230, 480]])], 1)
+    frame = np.where(shadow > 0, (frame * 0.5).astype(np.uint8), frame)
+    frame = cv2.GaussianBlur(frame, (0, 0), 1.0)
+    cv2.putText(frame, "4 1", (40, 280), cv2.FONT_HERSHEY_SIMPLEX, 3, 30, 9)
+    cv2.putText(frame, "6 3", (400, 280), cv2.FONT_HERSHEY_SIMPLEX, 3, 15, 9)
+    digits = locate(frame)
+    assert len(digits) == 4, [d.box for d in digits]
+    assert all(d.box[0] < 250 or d.box[0] > 390 for d in digits)
+
+
 def test_local_line_removal_keeps_a_filled_blob_and_a_seven():
     blob = np.zeros((50, 80), bool)
     cv2.ellipse(blob.view(np.uint8), (40, 25), (38, 23), 0, 0, 360, 1, -1)

@@ -37,7 +37,7 @@ def order_corners(quad: np.ndarray) -> np.ndarray:
 
 SHEET_MIN_AREA, SHEET_MAX_AREA = 0.15, 0.85  # a sheet cut by the frame: share of the frame
 SHEET_CONTRAST = 0.3  # stricter than a whole sheet's: a shadow's edge must not pass
-SHEET_EDGE = 0.02  # the sheet's edge: this share of the frame height inside its outline
+SHEET_EDGE = 0.04  # the sheet's edge: this share of the frame height inside its outline
 
 
 def sheet_mask(gray: np.ndarray) -> np.ndarray | None:

@@ -19,7 +19,7 @@ from edge.reading.locate import Digit
 
 logger = logging.getLogger(__name__)
 
-MIN_ASPECT = 1.5  # narrower than this (width / height): one digit, no split tried
+MIN_ASPECT = 1.15  # narrower than this (width / height): one digit, no split tried
 MAX_PARTS = 6
 WIDE_PENALTY = 3.0  # per unit of width / height beyond WIDE_FROM, in log-probability
 WIDE_FROM = 0.95
