@@ -92,14 +92,23 @@ def convert_run(run_dir: Path, out_dir: Path, representative_size: int = 600,
                 min_agreement: float = MIN_AGREEMENT) -> dict:
     from calibration.histogram import load_reference
     from convert import representative as rep
-    from convert.ensemble import build_ensemble, load_members
+    from convert.ensemble import build_ensemble, load_gate, load_members
     from convert.tflite import convert
 
     members, weights, train_report = load_members(run_dir)
-    ensemble = build_ensemble(members, weights)
+    gate = load_gate(run_dir, train_report)
+    ensemble = build_ensemble(members, weights, gate=gate)
     rep_set = rep.sample(representative_size, seed, augmented_fraction, data_dir)
-    logger.info("converting %d members to full-integer TFLite", len(members))
-    int8_bytes = convert(ensemble, "int8", rep_set.images)
+    calibration = rep_set.images
+    negatives_file = run_dir / "negatives.npz"
+    if gate is not None and negatives_file.exists():
+        # the gate's activations on non-digits are calibrated too (training negatives)
+        with np.load(negatives_file) as negatives:
+            calibration = np.concatenate([calibration,
+                                          negatives["train"][:representative_size // 4]])
+    logger.info("converting %d members%s to full-integer TFLite", len(members),
+                " and the gate" if gate is not None else "")
+    int8_bytes = convert(ensemble, "int8", calibration)
 
     test = mnist.load_split("test", data_dir)
     images, labels = test.images, test.labels
@@ -116,7 +125,11 @@ def convert_run(run_dir: Path, out_dir: Path, representative_size: int = 600,
             single = build_ensemble(members[:1], [1.0], name="single_member")
             (scratch / "member0-int8.tflite").write_bytes(
                 convert(single, "int8", rep_set.images))
-        elif variant not in ("int8", "float32"):
+        elif variant == "ten-class-int8" and gate is not None:  # the same members, no gate
+            ten = build_ensemble(members, weights, name="ten_class")
+            (scratch / "ten-class-int8.tflite").write_bytes(
+                convert(ten, "int8", rep_set.images))
+        elif variant not in ("int8", "float32", "ten-class-int8"):
             (scratch / f"{variant}.tflite").write_bytes(convert(ensemble, variant))
 
     float_probs = _keras_probabilities(ensemble, images)
@@ -165,6 +178,7 @@ def convert_run(run_dir: Path, out_dir: Path, representative_size: int = 600,
         "representative": report["representative"],
         "training": {k: train_report.get(k) for k in
                      ("test_accuracy", "combiner", "member_weights", "seed", "train_seconds",
+                      "classes", "gate",
                       "versions", "quick")},
     })
     report["version"] = manifest["version"]

@@ -45,6 +45,18 @@ def quick_reject_bundle(quick_reject_run, tmp_path_factory):
     return out
 
 
+@pytest.fixture(scope="session")
+def quick_gate_run(quick_run, tmp_path_factory, mnist_dir):
+    """A "not a digit" gate trained beside the quick run's ten-class members."""
+    from train.gate import train_gate
+    from train.run import quick_config
+
+    run_dir = tmp_path_factory.mktemp("quick-gate") / "run"
+    train_gate(quick_config(run_dir, data_dir=mnist_dir, negative_share=0.2,
+                            init_from=quick_run, epochs=2))
+    return run_dir
+
+
 # -- negatives ------------------------------------------------------------------------
 
 
@@ -148,6 +160,40 @@ def test_eleven_output_bundle_says_which_kind_it_is(quick_reject_bundle, quick_b
     with Classifier(quick_reject_bundle) as classifier:
         assert classifier.classify(np.zeros((3, 28, 28), np.uint8)).shape == (3, 11)
         assert classifier.classify(np.zeros((0, 28, 28), np.uint8)).shape == (0, 11)
+
+
+def test_the_gate_bias_keeps_false_rejections_under_the_limit():
+    from train.gate import choose_bias, gated
+
+    rng = np.random.default_rng(0)
+    digits = rng.beta(1, 30, 5000)  # mostly near 0, a long tail
+    digits[:20] = 0.97  # twenty hard digits the gate finds letter-like
+    bias = choose_bias(digits, max_false_rejections=0.001)
+    assert (gated(digits, bias) > 0.5).mean() <= 0.001
+    assert bias < 0
+    assert choose_bias(np.full(100, 0.01)) == 0.0  # never made bolder than it was trained
+
+
+@pytest.mark.slow
+def test_gate_leaves_the_digit_members_as_they_were(quick_gate_run, quick_run):
+    """Only the gate is trained: without the reject answer the ensemble reads the test
+    digits exactly as the ten-class members did, and the gated graph's eleven outputs
+    still sum to one."""
+    from convert.ensemble import build_ensemble, load_gate, load_members
+
+    source = json.loads((quick_run / "report.json").read_text())["test_accuracy"]
+    report = json.loads((quick_gate_run / "report.json").read_text())
+    acc = report["test_accuracy"]
+    assert acc["ensemble_without_reject"] == pytest.approx(source["ensemble"], abs=1e-9)
+    assert acc["ensemble"] == pytest.approx(
+        acc["ensemble_without_reject"] - acc["false_rejections_of_correct_digits"], abs=1e-9)
+    assert report["classes"] == 11 and report["gate"]["bias"] <= 0
+    members, weights, _ = load_members(quick_gate_run)
+    graph = build_ensemble(members, weights, gate=load_gate(quick_gate_run, report))
+    x = np.random.default_rng(1).integers(0, 255, (8, 28, 28, 1)).astype(np.float32)
+    out = graph.predict(x, verbose=0)
+    assert out.shape == (8, 11)
+    np.testing.assert_allclose(out.sum(axis=1), 1.0, atol=1e-5)
 
 
 def test_manifest_with_unknown_labels_is_refused(bundle_copy):
@@ -258,3 +304,19 @@ def test_false_digits_per_frame_counts_digits_read_on_empty_pages():
                 "reading": "47", "numbers": ["4", "7"]}]
     assert score(results, labels)["false_digits_per_frame"] == pytest.approx(1.0)
     assert score(results[:1], labels[:1])["false_digits_per_frame"] == pytest.approx(1.0)
+
+
+def test_splitting_proposes_a_bounded_number_of_pieces():
+    """Many wide groups in one frame (a row of joined handwriting, words) cannot make one
+    invoke classify hundreds of pieces: the proposals stop at MAX_SPLIT_PIECES."""
+    from edge.pipeline import MAX_SPLIT_PIECES, split_all
+    from edge.reading.locate import Digit
+
+    ink = np.zeros((40, 200), np.uint8)
+    for x in range(0, 200, 25):
+        cv2.circle(ink, (x + 12, 20), 11, 255, 3)  # eight touching rings
+    digits = [Digit((0, i * 50, 200, 40), ink, (0, i * 50, 200, 40)) for i in range(12)]
+    alternatives = split_all(digits)
+    pieces = sum(len(alt) for alts in alternatives for alt in alts)
+    assert 0 < pieces <= MAX_SPLIT_PIECES
+    assert sum(1 for alts in alternatives if alts) >= 2  # the budget still served several

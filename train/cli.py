@@ -38,6 +38,12 @@ def add_parser(subparsers) -> None:
     p.add_argument("--reject", type=float, default=None, metavar="SHARE",
                    help="learn an eleventh answer, 'not a digit', from generated non-digits "
                         "as this share of the training digits (e.g. 0.2; default: none)")
+    p.add_argument("--gate", action="store_true",
+                   help="keep the --init-from members as they are and train only a small "
+                        "'not a digit' gate beside them (see train/gate.py); needs --reject")
+    p.add_argument("--negative-pages", type=int, default=None,
+                   help="also the crops the runtime cuts from this many generated pages "
+                        "away from any digit (hard negatives; default 0)")
     p.add_argument("--negative-weight", type=float, default=None,
                    help="loss weight of each non-digit relative to a digit (default 1)")
     p.add_argument("--init-from", type=Path, default=None,
@@ -62,8 +68,8 @@ def run(args: argparse.Namespace) -> int:
         overrides["epochs"] = args.epochs
     if args.reject is not None:
         overrides["negative_share"] = args.reject
-    for name in ("width", "schedule", "learning_rate_decay", "negative_weight", "init_from",
-                 "learning_rate", "train_limit"):
+    for name in ("width", "schedule", "learning_rate_decay", "negative_weight",
+                 "negative_pages", "init_from", "learning_rate", "train_limit"):
         if getattr(args, name) is not None:
             overrides[name] = getattr(args, name)
     if args.aligned_channels:
@@ -74,6 +80,11 @@ def run(args: argparse.Namespace) -> int:
         config = quick_config(args.run_dir, **overrides)
     else:
         config = TrainConfig(run_dir=args.run_dir, **overrides)
-    report = train(config, resume=args.resume)
+    if args.gate:
+        from train.gate import train_gate
+
+        report = train_gate(config, resume=args.resume)
+    else:
+        report = train(config, resume=args.resume)
     print(json.dumps(report["test_accuracy"], indent=2))
     return 0

@@ -197,3 +197,35 @@ def make_negatives(count: int, seed: int, mnist_images: np.ndarray,
             progress(1)
     corrected = make_correction(correction)(crops)
     return corrected, np.array(names, dtype=object)[kinds].astype(str)
+
+
+def page_crops(pages: int, seed: int, digit_source=None, correction: str = "specify",
+               progress=None) -> np.ndarray:
+    """What the runtime itself cuts out of pages where no digit is: crops that
+    :func:`edge.reading.locate.locate` finds on generated pages of words and marks
+    (``negatives`` scenes), and the crops it finds on field scenes away from every true
+    digit (shadow and sheet edges, words, line remnants). Seeds here are training seeds:
+    evaluation pages use others."""
+    from edge.reading.locate import locate
+    from edge.reading.normalize import normalize_all
+    from edge.scenes.field import generate_field
+
+    correct = make_correction(correction)
+    rng = np.random.default_rng(seed)
+    crops = []
+    for page in range(pages):
+        frame, truth = generate_field(rng, digit_source, negative=page % 2 == 0)
+        digits = locate(cv2.cvtColor(frame, cv2.COLOR_BGR2GRAY))
+        away = [d for d in digits if all(_overlap(d.box, box) < 0.1 for box in truth.boxes)]
+        if away:
+            crops.append(normalize_all(away, correct))
+        if progress is not None:
+            progress(1)
+    return np.concatenate(crops) if crops else np.zeros((0, 28, 28), np.uint8)
+
+
+def _overlap(a, b) -> float:
+    """Intersection over the smaller box's area."""
+    iw = max(0, min(a[0] + a[2], b[0] + b[2]) - max(a[0], b[0]))
+    ih = max(0, min(a[1] + a[3], b[1] + b[3]) - max(a[1], b[1]))
+    return iw * ih / max(1, min(a[2] * a[3], b[2] * b[3]))

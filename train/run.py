@@ -49,6 +49,7 @@ class TrainConfig:
     # as this share of the training digits; 0 trains the ten-class ensemble.
     negative_share: float = 0.0
     negative_weight: float = 1.0  # loss weight of each negative, relative to a digit
+    negative_pages: int = 0  # also the runtime's own crops of this many generated pages
     # Start each member from a trained member of the same kind (a run directory, or a
     # folder of <member name>.keras files such as models/keras): fine-tuning, not training.
     init_from: Path | None = None
@@ -118,6 +119,20 @@ def _negatives(config: TrainConfig, run_dir: Path, splits) -> dict[str, np.ndarr
             made[part], made[part + "_source"] = make_negatives(
                 count, config.seed * 1000 + 500 + offset, splits.x_train, splits.y_train,
                 progress=bar.update)
+    if config.negative_pages:
+        from edge import mnist
+        from train.negatives import page_crops
+
+        test = mnist.load_split("test", config.data_dir)  # scene digits only mark places
+        with tqdm(total=config.negative_pages, desc="negatives (pages)", unit="page",
+                  disable=not sys.stderr.isatty()) as bar:
+            pages = page_crops(config.negative_pages, config.seed * 1000 + 700,
+                               (test.images, test.labels), progress=bar.update)
+        made["train"] = np.concatenate([made["train"], pages])
+        made["train_source"] = np.concatenate([made["train_source"],
+                                               np.full(len(pages), "pages")])
+        logger.info("%d runtime crops of %d generated pages", len(pages),
+                    config.negative_pages)
     np.savez_compressed(path, **made)
     return made
 
