@@ -71,7 +71,15 @@ def build_ensemble(members, weights, name: str = "digitcam_ensemble", gate=None)
     y = outputs[0] if len(outputs) == 1 else layers.Add(name="average")(outputs)
     if gate is not None:
         gate.trainable = False
-        y = GateOutputs(name="with_reject")([y, gate(x, training=False)])
+        rewritten = with_depthwise_stem(gate)  # the same slow one-channel first layer
+        if rewritten is None:
+            reject = gate(x, training=False)
+        else:
+            channels = rewritten.inputs[0].shape[-1]
+            if channels not in repeated:
+                repeated[channels] = RepeatChannel(channels, name=f"repeat_{channels}")(x)
+            reject = rewritten(repeated[channels], training=False)
+        y = GateOutputs(name="with_reject")([y, reject])
     return keras.Model(inputs, y, name=name)
 
 

@@ -62,10 +62,10 @@ class GoldenResult:
 def evaluate(classifier, golden_file: Path = GOLDEN_FILE,
              samples_dir: Path | None = SAMPLES_DIR) -> GoldenResult:
     with np.load(golden_file) as data:
-        images, labels = data["images"], data["labels"]
+        images, digit_labels = data["images"], data["labels"]
         negatives = data["negatives"] if "negatives" in data.files else None
     probs = classifier.classify(images)
-    accuracy = float((probs.argmax(1) == labels).mean())  # "not a digit" is wrong here
+    accuracy = float((probs.argmax(1) == digit_labels).mean())  # "not a digit" is wrong
     false_rejections = negatives_rejected = None
     reject = classifier.reject_index
     if reject is not None:
@@ -91,5 +91,6 @@ def evaluate(classifier, golden_file: Path = GOLDEN_FILE,
         frames = len(results)
         if results:
             frame_accuracy = score(results, labels)["digit_accuracy"]
-    return GoldenResult(accuracy, int(len(labels)), frame_accuracy, frames, false_rejections,
+    return GoldenResult(accuracy, int(len(digit_labels)), frame_accuracy, frames,
+                        false_rejections,
                         negatives_rejected, 0 if negatives is None else int(len(negatives)))

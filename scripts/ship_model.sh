@@ -3,6 +3,7 @@
 #   models/digitcam-int8/            the int8 bundle the edge runtime loads by default
 #   models/digitcam-int8.variants/   float32 / float16 / dynamic / one-member comparisons
 #   models/keras/                    the Keras members (inference copies)
+#   models/gate.keras                the "not a digit" gate, for a run made with --gate
 #   models/report.json, models/plots/  the training report and its plots
 # Usage: scripts/ship_model.sh runs/full [WALL_SECONDS]
 set -euo pipefail
@@ -16,6 +17,9 @@ for member in "$run"/member*/; do
     cp "$member/model.keras" "models/keras/$(basename "$member").keras"
 done
 cp "$run"/*.png models/plots/
+if [ -f "$run/gate/model.keras" ]; then   # a "not a digit" gate beside the members
+    cp "$run/gate/model.keras" models/gate.keras
+fi
 .venv/bin/python - "$run" "$wall" <<'PY'
 import json, sys
 from pathlib import Path

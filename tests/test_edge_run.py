@@ -14,7 +14,8 @@ import pytest
 
 from tests.conftest import ROOT, blank_frame, digitcam, read_jsonl
 
-KEYS = {"frame", "source", "time", "digits", "numbers", "reading", "model", "latency_ms"}
+KEYS = {"frame", "source", "time", "digits", "numbers", "reading", "rejected", "model",
+        "latency_ms"}
 STAGES = {"capture", "locate", "preprocess", "infer", "total"}
 
 

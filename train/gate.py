@@ -76,6 +76,7 @@ def train_gate(config, resume: bool = False) -> dict:
     from train import plots
     from train.augment import AugmentConfig
     from train.data import EpochAugmenter, load_splits, to_model_input
+    from train.negatives import rendered_digits
     from train.run import _epoch_timer, _negatives, _save_json, learning_rate_at
 
     run_dir = Path(config.run_dir)
@@ -92,14 +93,20 @@ def train_gate(config, resume: bool = False) -> dict:
     splits = load_splits(config.data_dir, config.validation_size, config.seed,
                          config.train_limit)
     negatives = _negatives(config, run_dir, splits)
-    x = np.concatenate([splits.x_train, negatives["train"]])
-    y = np.concatenate([np.zeros(len(splits.x_train)), np.ones(len(negatives["train"]))])
-    weights = np.concatenate([np.ones(len(splits.x_train)),
+    # Digits drawn like the negatives are drawn, so that the gate cannot tell them apart
+    # by the drawing style (it did: printed-style digits were rejected as letters).
+    drawn, _ = rendered_digits(len(negatives["train"]) // 2, config.seed * 1000 + 800)
+    drawn_val, _ = rendered_digits(len(negatives["val"]) // 2, config.seed * 1000 + 801)
+    x = np.concatenate([splits.x_train, drawn, negatives["train"]])
+    y = np.concatenate([np.zeros(len(splits.x_train) + len(drawn)),
+                        np.ones(len(negatives["train"]))])
+    weights = np.concatenate([np.ones(len(splits.x_train) + len(drawn)),
                               np.full(len(negatives["train"]), config.negative_weight)])
-    x_val = to_model_input(np.concatenate([splits.x_val, negatives["val"]]))
-    y_val = np.concatenate([np.zeros(len(splits.x_val)), np.ones(len(negatives["val"]))])
-    logger.info("gate: %d digits and %d non-digits to train on", len(splits.x_train),
-                len(negatives["train"]))
+    x_val = to_model_input(np.concatenate([splits.x_val, drawn_val, negatives["val"]]))
+    y_val = np.concatenate([np.zeros(len(splits.x_val) + len(drawn_val)),
+                            np.ones(len(negatives["val"]))])
+    logger.info("gate: %d MNIST digits, %d drawn digits and %d non-digits to train on",
+                len(splits.x_train), len(drawn), len(negatives["train"]))
 
     # --- model -----------------------------------------------------------------------
     gate_dir = run_dir / "gate"
@@ -126,7 +133,7 @@ def train_gate(config, resume: bool = False) -> dict:
 
     # --- calibrate (validation only) -------------------------------------------------
     val_scores = model.predict(x_val, batch_size=1024, verbose=0)[:, 0]
-    digits_val = val_scores[y_val == 0]
+    digits_val = val_scores[:len(splits.x_val)]  # MNIST's own: the bias is chosen on them
     bias = choose_bias(digits_val)
 
     # --- members and evaluation ------------------------------------------------------
