@@ -128,7 +128,9 @@ class Pipeline:
         results = []
         for digit, probs in zip(digits, probabilities, strict=True):
             best = int(np.argmax(probs[:10]))
-            confidence = float(probs[best])
+            # among the digits: a crop kept as a digit is as sure of its digit as the
+            # digit answers say, whatever share "not a digit" took
+            confidence = float(probs[best] / max(float(probs[:10].sum()), 1e-6))
             results.append({"digit": best if confidence >= self.min_confidence else "?",
                             "confidence": round(confidence, 4),
                             "box": [int(v) for v in digit.box]})

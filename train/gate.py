@@ -76,7 +76,7 @@ def train_gate(config, resume: bool = False) -> dict:
     from train import plots
     from train.augment import AugmentConfig
     from train.data import EpochAugmenter, load_splits, to_model_input
-    from train.negatives import rendered_digits
+    from train.negatives import rendered_digits, runtime_digits
     from train.run import _epoch_timer, _negatives, _save_json, learning_rate_at
 
     run_dir = Path(config.run_dir)
@@ -97,6 +97,13 @@ def train_gate(config, resume: bool = False) -> dict:
     # by the drawing style (it did: printed-style digits were rejected as letters).
     drawn, _ = rendered_digits(len(negatives["train"]) // 2, config.seed * 1000 + 800)
     drawn_val, _ = rendered_digits(len(negatives["val"]) // 2, config.seed * 1000 + 801)
+    # and MNIST's own digits the same way, so that the runtime's look is no sign either
+    rng = np.random.default_rng(config.seed * 1000 + 802)
+    pathed = runtime_digits(splits.x_train[rng.permutation(len(splits.x_train))[
+        :len(negatives["train"]) // 2]], config.seed * 1000 + 803)
+    pathed_val = runtime_digits(splits.x_val, config.seed * 1000 + 804)
+    drawn = np.concatenate([drawn, pathed])
+    drawn_val = np.concatenate([pathed_val, drawn_val])
     x = np.concatenate([splits.x_train, drawn, negatives["train"]])
     y = np.concatenate([np.zeros(len(splits.x_train) + len(drawn)),
                         np.ones(len(negatives["train"]))])
@@ -133,7 +140,9 @@ def train_gate(config, resume: bool = False) -> dict:
 
     # --- calibrate (validation only) -------------------------------------------------
     val_scores = model.predict(x_val, batch_size=1024, verbose=0)[:, 0]
-    digits_val = val_scores[:len(splits.x_val)]  # MNIST's own: the bias is chosen on them
+    # MNIST's own validation digits, as they are and through the runtime's path: the
+    # bias is chosen on them
+    digits_val = val_scores[:2 * len(splits.x_val)]
     bias = choose_bias(digits_val)
 
     # --- members and evaluation ------------------------------------------------------

@@ -245,3 +245,15 @@ def rendered_digits(count: int, seed: int, correction: str = "specify"
         mask = font_mask(text, rng) if rng.random() < 0.5 else marks.text_mask(text, rng)
         crops[i] = mnist_layout(as_runtime_ink(mask, rng))
     return make_correction(correction)(crops), labels
+
+
+def runtime_digits(images: np.ndarray, seed: int, correction: str = "specify") -> np.ndarray:
+    """MNIST digits passed through the same runtime-like path as the non-digits (camera
+    size, blur, faint ink, noise, the runtime's layout and specification): positives for
+    the gate, so that the path itself is no sign of a non-digit."""
+    rng = np.random.default_rng(seed)
+    crops = np.zeros((len(images), 28, 28), np.uint8)
+    for i, image in enumerate(images):
+        mask = marks.crop_to_ink(image.astype(np.float32) / 255.0, 0.1)
+        crops[i] = mnist_layout(as_runtime_ink(mask, rng))
+    return make_correction(correction)(crops)
