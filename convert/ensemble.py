@@ -57,30 +57,27 @@ def build_ensemble(members, weights, name: str = "digitcam_ensemble", gate=None)
     repeated = {}  # channel count -> the image repeated that often, shared by the members
     outputs = []
     for member, weight in zip(members, weights, strict=True):
-        member.trainable = False
-        rewritten = with_depthwise_stem(member)
-        if rewritten is None:
-            probabilities = member(x, training=False)
-        else:
-            channels = rewritten.inputs[0].shape[-1]
-            if channels not in repeated:
-                repeated[channels] = RepeatChannel(channels, name=f"repeat_{channels}")(x)
-            probabilities = rewritten(repeated[channels], training=False)
+        probabilities = _apply(member, x, repeated)
         weighted = layers.Rescaling(weight / total, name=f"weight_{member.name}")
         outputs.append(weighted(probabilities))
     y = outputs[0] if len(outputs) == 1 else layers.Add(name="average")(outputs)
     if gate is not None:
-        gate.trainable = False
-        rewritten = with_depthwise_stem(gate)  # the same slow one-channel first layer
-        if rewritten is None:
-            reject = gate(x, training=False)
-        else:
-            channels = rewritten.inputs[0].shape[-1]
-            if channels not in repeated:
-                repeated[channels] = RepeatChannel(channels, name=f"repeat_{channels}")(x)
-            reject = rewritten(repeated[channels], training=False)
-        y = GateOutputs(name="with_reject")([y, reject])
+        y = GateOutputs(name="with_reject")([y, _apply(gate, x, repeated)])
     return keras.Model(inputs, y, name=name)
+
+
+def _apply(model, x, repeated: dict):
+    """``model`` (frozen) on the image ``x``, its one-channel first layer rewritten as a
+    depthwise convolution of the repeated image where it can be; ``repeated`` (channel
+    count -> repeated image) is shared by every model of the graph."""
+    model.trainable = False
+    rewritten = with_depthwise_stem(model)
+    if rewritten is None:
+        return model(x, training=False)
+    channels = rewritten.inputs[0].shape[-1]
+    if channels not in repeated:
+        repeated[channels] = RepeatChannel(channels, name=f"repeat_{channels}")(x)
+    return rewritten(repeated[channels], training=False)
 
 
 class GateOutputs(keras.layers.Layer):

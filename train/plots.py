@@ -63,17 +63,22 @@ def confusion_matrix(labels: np.ndarray, predicted: np.ndarray, out: Path,
     return matrix
 
 
+def _tiles(count: int, cols: int = 9):
+    """A figure of ``count`` small image tiles, ``cols`` a row, axes hidden."""
+    rows = max(1, int(np.ceil(count / cols)))
+    fig, axes = plt.subplots(rows, cols, figsize=(cols * 1.2, rows * 1.4))
+    for ax in np.ravel(axes):
+        ax.axis("off")
+    return fig, np.ravel(axes)
+
+
 def worst_errors(images: np.ndarray, labels: np.ndarray, probabilities: np.ndarray,
                  out: Path, count: int = 36) -> None:
     predicted = probabilities.argmax(axis=1)
     wrong = np.flatnonzero(predicted != labels)
     order = wrong[np.argsort(-probabilities[wrong, predicted[wrong]])][:count]
-    cols = 9
-    rows = max(1, int(np.ceil(len(order) / cols)))
-    fig, axes = plt.subplots(rows, cols, figsize=(cols * 1.2, rows * 1.4))
-    for ax in np.ravel(axes):
-        ax.axis("off")
-    for ax, i in zip(np.ravel(axes), order, strict=False):
+    fig, axes = _tiles(len(order))
+    for ax, i in zip(axes, order, strict=False):
         ax.imshow(images[i], cmap="gray")
         ax.set_title(f"{labels[i]}→{predicted[i]} {probabilities[i, predicted[i]]:.2f}",
                      fontsize=7)
@@ -112,12 +117,8 @@ def confusable_negatives(images: np.ndarray, probabilities: np.ndarray, out: Pat
     digit's probability, and whether the model rejected it all the same."""
     digit_best = probabilities[:, :10].max(axis=1)
     order = np.argsort(-digit_best)[:count]
-    cols = 9
-    rows = max(1, int(np.ceil(len(order) / cols)))
-    fig, axes = plt.subplots(rows, cols, figsize=(cols * 1.2, rows * 1.4))
-    for ax in np.ravel(axes):
-        ax.axis("off")
-    for ax, i in zip(np.ravel(axes), order, strict=False):
+    fig, axes = _tiles(len(order))
+    for ax, i in zip(axes, order, strict=False):
         answer = int(probabilities[i].argmax())
         ax.imshow(images[i], cmap="gray")
         said = "none" if answer == 10 else str(answer)

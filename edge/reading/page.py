@@ -25,6 +25,18 @@ MIN_CONTRAST = 0.18  # (inside - outside) / inside, of the median brightness
 INSET = 0.015  # the quadrilateral shrinks by this share toward its centre: no sheet edge
 
 
+def _search_image(gray: np.ndarray) -> tuple[np.ndarray, int, float]:
+    """The frame shrunk to about ``SEARCH_ROWS`` rows and smoothed, the shrink factor,
+    and Otsu's level of it."""
+    height, width = gray.shape
+    factor = max(1, height // SEARCH_ROWS)
+    small = cv2.resize(gray, (width // factor, height // factor), interpolation=cv2.INTER_AREA) \
+        if factor > 1 else gray
+    small = cv2.GaussianBlur(small, (5, 5), 0)
+    otsu, _ = cv2.threshold(small, 0, 255, cv2.THRESH_BINARY + cv2.THRESH_OTSU)
+    return small, factor, float(otsu)
+
+
 def order_corners(quad: np.ndarray) -> np.ndarray:
     """Four points as top-left, top-right, bottom-right, bottom-left."""
     quad = np.asarray(quad, np.float32).reshape(4, 2)
@@ -52,11 +64,7 @@ def sheet_mask(gray: np.ndarray) -> np.ndarray | None:
     digits into one group.
     """
     height, width = gray.shape
-    factor = max(1, height // SEARCH_ROWS)
-    small = cv2.resize(gray, (width // factor, height // factor), interpolation=cv2.INTER_AREA) \
-        if factor > 1 else gray
-    small = cv2.GaussianBlur(small, (5, 5), 0)
-    otsu, _ = cv2.threshold(small, 0, 255, cv2.THRESH_BINARY + cv2.THRESH_OTSU)
+    small, factor, otsu = _search_image(gray)
     frame_area = small.shape[0] * small.shape[1]
     best, best_area = None, 0
     for share in LEVELS:  # the largest that passes: a shadowed part of the sheet included
@@ -138,12 +146,7 @@ def find_page(gray: np.ndarray) -> np.ndarray | None:
     are tried too (a shadowed sheet is still brighter than the shadowed desk); the
     largest quadrilateral that passes every check wins.
     """
-    height, width = gray.shape
-    factor = max(1, height // SEARCH_ROWS)
-    small = cv2.resize(gray, (width // factor, height // factor), interpolation=cv2.INTER_AREA) \
-        if factor > 1 else gray
-    small = cv2.GaussianBlur(small, (5, 5), 0)
-    otsu, _ = cv2.threshold(small, 0, 255, cv2.THRESH_BINARY + cv2.THRESH_OTSU)
+    small, factor, otsu = _search_image(gray)
     best, best_area = None, 0.0
     for share in LEVELS:
         _, bright = cv2.threshold(small, otsu * share, 255, cv2.THRESH_BINARY)
