@@ -146,9 +146,7 @@ def train_gate(config, resume: bool = False) -> dict:
     bias = choose_bias(digits_val)
 
     # --- members and evaluation ------------------------------------------------------
-    source_report = json.loads((Path(config.init_from).parent / "report.json").read_text()) \
-        if (Path(config.init_from).parent / "report.json").exists() else \
-        json.loads((Path(config.init_from) / "report.json").read_text())
+    source_report = _source_report(Path(config.init_from))
     members = []
     for member in source_report["members"]:
         target = run_dir / member["name"]
@@ -212,6 +210,15 @@ def train_gate(config, resume: bool = False) -> dict:
                 100 * report["test_accuracy"]["false_rejections"],
                 100 * report["test_accuracy"]["negatives_rejected"])
     return report
+
+
+def _source_report(init_from: Path) -> dict:
+    """The training report of the members: in a run directory, or beside a folder of
+    member files (``models/keras`` -> ``models/report.json``)."""
+    for candidate in (init_from / "report.json", init_from.parent / "report.json"):
+        if candidate.exists():
+            return json.loads(candidate.read_text())
+    raise FileNotFoundError(f"--init-from {init_from}: no report.json in it or beside it")
 
 
 def _negative_answers(members, weights, images, gate) -> np.ndarray:
