@@ -20,7 +20,7 @@ import cv2
 import numpy as np
 
 from edge import mnist
-from edge.bundle import open_bundle
+from edge.bundle import DIGIT_CLASSES, open_bundle
 from edge.classifier import Classifier
 from edge.runtime import find_runtime
 
@@ -263,16 +263,14 @@ def rejection_rates(classifier: Classifier, probs: np.ndarray, labels: np.ndarra
     reject = classifier.reject_index
     if reject is None:
         return {}
-    from edge.golden import GOLDEN_FILE
+    from edge.golden import negatives_rejected
 
-    with np.load(GOLDEN_FILE) as golden:
-        negatives = golden["negatives"] if "negatives" in golden.files else None
     result = {"mnist_accuracy_without_reject": round(float(
-                  (probs[:, :10].argmax(1) == labels).mean()), 6),
+                  (probs[:, :DIGIT_CLASSES].argmax(1) == labels).mean()), 6),
               "false_rejections": round(float((probs.argmax(1) == reject).mean()), 6)}
-    if negatives is not None:
-        result["golden_negatives_rejected"] = round(float(
-            (classifier.classify_many(negatives).argmax(1) == reject).mean()), 4)
+    golden = negatives_rejected(classifier)
+    if golden is not None:
+        result["golden_negatives_rejected"] = round(golden, 4)
     return result
 
 

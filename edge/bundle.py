@@ -27,6 +27,7 @@ SUPPORTED_PREPROCESSING = {
 }
 MAX_MODEL_BYTES = 64 * 1024 * 1024
 DIGIT_LABELS = [str(d) for d in range(10)]
+DIGIT_CLASSES = len(DIGIT_LABELS)  # outputs 0..9 are the digits, in every bundle
 REJECT_LABEL = "not_a_digit"  # the eleventh answer of a model that can say "not a digit"
 
 

@@ -59,20 +59,29 @@ class GoldenResult:
                 "negatives": self.negatives}
 
 
+def negatives_rejected(classifier, golden_file: Path = GOLDEN_FILE) -> float | None:
+    """The share of the golden non-digits a model answers "not a digit"; None for a
+    ten-class model or a golden set without non-digits."""
+    if classifier.reject_index is None:
+        return None
+    with np.load(golden_file) as data:
+        if "negatives" not in data.files:
+            return None
+        negatives = data["negatives"]
+    return float((classifier.classify_many(negatives).argmax(1)
+                  == classifier.reject_index).mean())
+
+
 def evaluate(classifier, golden_file: Path = GOLDEN_FILE,
              samples_dir: Path | None = SAMPLES_DIR) -> GoldenResult:
     with np.load(golden_file) as data:
         images, digit_labels = data["images"], data["labels"]
-        negatives = data["negatives"] if "negatives" in data.files else None
+        negative_count = len(data["negatives"]) if "negatives" in data.files else 0
     probs = classifier.classify(images)
     accuracy = float((probs.argmax(1) == digit_labels).mean())  # "not a digit" is wrong
-    false_rejections = negatives_rejected = None
-    reject = classifier.reject_index
-    if reject is not None:
-        false_rejections = float((probs.argmax(1) == reject).mean())
-        if negatives is not None:
-            negatives_rejected = float((classifier.classify(negatives).argmax(1)
-                                        == reject).mean())
+    false_rejections = None
+    if classifier.reject_index is not None:
+        false_rejections = float((probs.argmax(1) == classifier.reject_index).mean())
     frame_accuracy, frames = None, 0
     labels_file = samples_dir / "labels.jsonl" if samples_dir else None
     if labels_file is not None and labels_file.exists():
@@ -92,5 +101,5 @@ def evaluate(classifier, golden_file: Path = GOLDEN_FILE,
         if results:
             frame_accuracy = score(results, labels)["digit_accuracy"]
     return GoldenResult(accuracy, int(len(digit_labels)), frame_accuracy, frames,
-                        false_rejections,
-                        negatives_rejected, 0 if negatives is None else int(len(negatives)))
+                        false_rejections, negatives_rejected(classifier, golden_file),
+                        int(negative_count))

@@ -16,6 +16,7 @@ import cv2
 import numpy as np
 
 from calibration.histogram import make_correction
+from edge.bundle import DIGIT_CLASSES
 from edge.classifier import Classifier
 from edge.reading.locate import Digit, LocateSettings, locate
 from edge.reading.normalize import normalize_all
@@ -127,10 +128,11 @@ class Pipeline:
                                                         classifier.reject_index)
         results = []
         for digit, probs in zip(digits, probabilities, strict=True):
-            best = int(np.argmax(probs[:10]))
+            digits_only = probs[:DIGIT_CLASSES]
+            best = int(np.argmax(digits_only))
             # among the digits: a crop kept as a digit is as sure of its digit as the
             # digit answers say, whatever share "not a digit" took
-            confidence = float(probs[best] / max(float(probs[:10].sum()), 1e-6))
+            confidence = float(digits_only[best] / max(float(digits_only.sum()), 1e-6))
             results.append({"digit": best if confidence >= self.min_confidence else "?",
                             "confidence": round(confidence, 4),
                             "box": [int(v) for v in digit.box]})

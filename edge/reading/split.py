@@ -15,6 +15,7 @@ import math
 
 import numpy as np
 
+from edge.bundle import DIGIT_CLASSES
 from edge.reading.locate import Digit
 
 logger = logging.getLogger(__name__)
@@ -80,7 +81,6 @@ def _piece(digit: Digit, ink: np.ndarray, left: int, scale_x: float, scale_y: fl
     return Digit(box, own, view_box, digit.placement)
 
 
-DIGIT_CLASSES = 10  # the outputs that are digits; an eleventh says "not a digit"
 
 
 def alternative_score(pieces_probabilities: np.ndarray, pieces: list[Digit]) -> float:
