@@ -77,7 +77,7 @@ def train_gate(config, resume: bool = False) -> dict:
     from train.augment import AugmentConfig
     from train.data import EpochAugmenter, load_splits, to_model_input
     from train.negatives import rendered_digits, runtime_digits
-    from train.run import _epoch_timer, _negatives, _save_json, learning_rate_at
+    from train.run import _epoch_timer, _negatives, _save_json, learning_rate_at, member_file
 
     run_dir = Path(config.run_dir)
     if (run_dir / "report.json").exists() and not resume:
@@ -151,13 +151,8 @@ def train_gate(config, resume: bool = False) -> dict:
     for member in source_report["members"]:
         target = run_dir / member["name"]
         target.mkdir(exist_ok=True)
-        for candidate in (Path(config.init_from) / f"{member['name']}.keras",
-                          Path(config.init_from) / member["name"] / "model.keras"):
-            if candidate.exists():
-                shutil.copyfile(candidate, target / "model.keras")
-                break
-        else:
-            raise FileNotFoundError(f"{config.init_from}: no model for {member['name']}")
+        shutil.copyfile(member_file(Path(config.init_from), member["name"]),
+                        target / "model.keras")
         members.append(keras.models.load_model(target / "model.keras"))
     member_weights = np.asarray(source_report["member_weights"])
     x_test, y_test = splits.x_test, splits.y_test

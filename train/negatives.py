@@ -35,7 +35,6 @@ logger = logging.getLogger(__name__)
 
 SHARES = {"marks": 0.54, "fonts": 0.17, "pairs": 0.13, "halves": 0.04, "edges": 0.07,
           "blank": 0.05}
-FONT_LETTERS = marks.LETTERS
 FONT_TEXTS = list(marks.LETTERS) + marks.WORDS + list(marks.SYMBOLS)
 
 
@@ -110,13 +109,11 @@ def _edge(rng: np.random.Generator) -> np.ndarray:
         cv2.line(canvas, tuple(np.round(c).astype(int)), tuple(np.round(c + e).astype(int)),
                  1.0, int(rng.integers(2, 8)))
     canvas = cv2.GaussianBlur(canvas, (0, 0), rng.uniform(0.5, 3))
-    keep = canvas > 0.05
-    ys, xs = np.nonzero(keep)
     # a part of it, as a component of the threshold would be
     y0, x0 = rng.integers(0, size // 2, 2)
     piece = canvas[y0:y0 + int(rng.integers(size // 3, size)),
                    x0:x0 + int(rng.integers(size // 3, size))]
-    return marks.crop_to_ink(piece if piece.max() > 0.2 else canvas[ys.min():, xs.min():])
+    return marks.crop_to_ink(piece if piece.max() > 0.2 else canvas)
 
 
 def _blank(rng: np.random.Generator) -> np.ndarray:

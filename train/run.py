@@ -137,13 +137,19 @@ def _negatives(config: TrainConfig, run_dir: Path, splits) -> dict[str, np.ndarr
     return made
 
 
+def member_file(init_from: Path, name: str) -> Path:
+    """A trained member's file: ``<name>.keras`` in a folder such as models/keras, or
+    ``<name>/model.keras`` in a run directory."""
+    for candidate in (init_from / f"{name}.keras", init_from / name / "model.keras"):
+        if candidate.exists():
+            return candidate
+    raise FileNotFoundError(f"--init-from {init_from}: no {name}.keras or {name}/model.keras")
+
+
 def _trained_member(init_from: Path, name: str):
     import keras
 
-    for candidate in (init_from / f"{name}.keras", init_from / name / "model.keras"):
-        if candidate.exists():
-            return keras.models.load_model(candidate)
-    raise FileNotFoundError(f"--init-from {init_from}: no {name}.keras or {name}/model.keras")
+    return keras.models.load_model(member_file(init_from, name))
 
 
 def _save_json(path: Path, data: dict) -> None:
