@@ -37,7 +37,7 @@ def denoise(gray: np.ndarray, sigma: float) -> np.ndarray:
     return cv2.GaussianBlur(gray, (size, size), 0)
 
 
-STROKE_SHARE = 12  # strokes are narrower than this share of the frame's smaller side
+STROKE_SHARE = 6  # strokes are narrower than this share of the frame's smaller side
 
 
 def ink_map(gray: np.ndarray, paper_scale: int = 4) -> np.ndarray:
